@@ -1,0 +1,1 @@
+//! teo-emulator (being written).

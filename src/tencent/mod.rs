@@ -1,0 +1,3 @@
+//! Tencent Cloud API client. Knows nothing of Kubernetes.
+
+pub mod sign;
