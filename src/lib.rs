@@ -1,4 +1,5 @@
 //! edgeone-cert-operator: keeps Tencent Cloud EdgeOne host certificates equal to
 //! `EdgeOneCertificateBinding` resources.
 
+pub mod certs;
 pub mod tencent;
