@@ -1,0 +1,46 @@
+# edgeone-cert-operator: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything they need is installed or built by the targets below; built tools are cached
+# outside the repository (~/.cache/edgeone-cert-operator), keyed by version.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+
+.PHONY: help test demo demo-down tools check-toolchains fmt-check clippy unit-and-e2e
+
+help:
+	@echo "make demo        local control plane + Tencent Cloud API emulator (+ operator and examples once they exist)"
+	@echo "make demo-down   stop what make demo started"
+	@echo "make test        every check: fmt, clippy, unit tests, end-to-end tests, SDK conformance"
+	@echo "make tools       build the pinned kube-apiserver, etcd, kubectl and helm (cached)"
+	@echo "make cluster-up / cluster-down   a control plane for your own experiments"
+
+check-toolchains:
+	@command -v $(CARGO) >/dev/null || { echo "Rust (cargo) is required: https://rustup.rs"; exit 1; }
+	@command -v go >/dev/null || { echo "Go >= 1.26 is required to build the control plane: https://go.dev/dl"; exit 1; }
+	@command -v python3 >/dev/null || { echo "python3 is required for the SDK conformance test"; exit 1; }
+
+# Builds (first time, ~10 min on 2 cores) or finds the pinned control-plane tools.
+tools: check-toolchains
+	@tests/controlplane/build.sh >/dev/null
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Unit tests and the end-to-end tests (which start their own etcd + kube-apiserver).
+unit-and-e2e: tools
+	$(CARGO) test --workspace --locked
+
+test: check-toolchains fmt-check clippy unit-and-e2e test-sdk
+	@echo "make test: all checks passed"
+
+demo: tools
+	@hack/demo.sh up
+
+demo-down:
+	@hack/demo.sh down
+
+include mk/*.mk
