@@ -90,8 +90,11 @@ pub fn parse_chain(pem: &[u8]) -> Result<Vec<CertificateInfo>, CertError> {
 /// Checks that the first private key in `key_pem` belongs to `leaf`.
 pub fn check_private_key(leaf: &CertificateInfo, key_pem: &[u8]) -> Result<(), CertError> {
     let key_public = private_key_public_part(key_pem)?;
-    let (_, cert) = X509Certificate::from_der(&leaf.der)
-        .map_err(|e| CertError::InvalidCertificate { index: 0, reason: e.to_string() })?;
+    let (_, cert) =
+        X509Certificate::from_der(&leaf.der).map_err(|e| CertError::InvalidCertificate {
+            index: 0,
+            reason: e.to_string(),
+        })?;
     let matches = match (&key_public, cert.public_key().parsed()) {
         (PublicPart::Rsa { modulus, exponent }, Ok(PublicKey::RSA(rsa))) => {
             strip_zeros(rsa.modulus) == strip_zeros(modulus)
@@ -100,7 +103,11 @@ pub fn check_private_key(leaf: &CertificateInfo, key_pem: &[u8]) -> Result<(), C
         (PublicPart::Ec(point), Ok(PublicKey::EC(ec))) => ec.data() == point.as_slice(),
         _ => false,
     };
-    if matches { Ok(()) } else { Err(CertError::KeyMismatch) }
+    if matches {
+        Ok(())
+    } else {
+        Err(CertError::KeyMismatch)
+    }
 }
 
 /// Whether a certificate name covers a host. A wildcard covers exactly one label
@@ -152,9 +159,18 @@ fn parse_der(der: &[u8], index: usize) -> Result<CertificateInfo, CertError> {
         .and_then(|cn| cn.as_str().ok())
         .map(str::to_owned);
     let key = match cert.public_key().parsed() {
-        Ok(PublicKey::RSA(rsa)) => KeyInfo { algorithm: "RSA".into(), bits: rsa.key_size() },
-        Ok(PublicKey::EC(ec)) => KeyInfo { algorithm: "EC".into(), bits: ec.key_size() },
-        Ok(PublicKey::DSA(y)) => KeyInfo { algorithm: "DSA".into(), bits: strip_zeros(y).len() * 8 },
+        Ok(PublicKey::RSA(rsa)) => KeyInfo {
+            algorithm: "RSA".into(),
+            bits: rsa.key_size(),
+        },
+        Ok(PublicKey::EC(ec)) => KeyInfo {
+            algorithm: "EC".into(),
+            bits: ec.key_size(),
+        },
+        Ok(PublicKey::DSA(y)) => KeyInfo {
+            algorithm: "DSA".into(),
+            bits: strip_zeros(y).len() * 8,
+        },
         _ => KeyInfo {
             algorithm: cert.public_key().algorithm.algorithm.to_id_string(),
             bits: cert.public_key().subject_public_key.data.len() * 8,
@@ -192,13 +208,17 @@ fn private_key_public_part(key_pem: &[u8]) -> Result<PublicPart, CertError> {
             "RSA PRIVATE KEY" => return rsa_public_part(&block.contents),
             "EC PRIVATE KEY" => return ec_public_part(&block.contents, None),
             "PRIVATE KEY" => {
-                let info = pkcs8::PrivateKeyInfoRef::from_der(&block.contents).map_err(|e| invalid(&e))?;
+                let info =
+                    pkcs8::PrivateKeyInfoRef::from_der(&block.contents).map_err(|e| invalid(&e))?;
                 let oid = info.algorithm.oid.to_string();
                 let inner = info.private_key.as_bytes();
                 return match oid.as_str() {
                     OID_RSA => rsa_public_part(inner),
                     OID_EC => {
-                        let outer = info.public_key.and_then(|bits| bits.as_bytes()).map(<[u8]>::to_vec);
+                        let outer = info
+                            .public_key
+                            .and_then(|bits| bits.as_bytes())
+                            .map(<[u8]>::to_vec);
                         ec_public_part(inner, outer)
                     }
                     other => Err(CertError::InvalidPrivateKey(format!(
@@ -227,7 +247,8 @@ fn rsa_public_part(der: &[u8]) -> Result<PublicPart, CertError> {
 }
 
 fn ec_public_part(der: &[u8], outer_public: Option<Vec<u8>>) -> Result<PublicPart, CertError> {
-    let key = sec1::EcPrivateKey::from_der(der).map_err(|e| CertError::InvalidPrivateKey(e.to_string()))?;
+    let key = sec1::EcPrivateKey::from_der(der)
+        .map_err(|e| CertError::InvalidPrivateKey(e.to_string()))?;
     key.public_key
         .map(<[u8]>::to_vec)
         .or(outer_public)
@@ -247,7 +268,9 @@ mod tests {
 
     fn self_signed(names: &[&str], ca: bool) -> (String, KeyPair) {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
         if ca {
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         }
@@ -262,7 +285,13 @@ mod tests {
         let leaf = &chain[0];
         assert_eq!(leaf.dns_names, ["a.example.com", "*.example.org"]);
         assert_eq!(leaf.fingerprint_sha256.len(), 64);
-        assert_eq!(leaf.key, KeyInfo { algorithm: "EC".into(), bits: 256 });
+        assert_eq!(
+            leaf.key,
+            KeyInfo {
+                algorithm: "EC".into(),
+                bits: 256
+            }
+        );
         assert_eq!(leaf.sign_algo, "ECC 256");
         assert!(!leaf.is_ca);
         assert!(leaf.covers("x.example.org") && leaf.covers("a.example.com"));
@@ -280,7 +309,10 @@ mod tests {
         let (pem, key) = self_signed(&["a.example.com"], false);
         let (_, other_key) = self_signed(&["a.example.com"], false);
         let leaf = &parse_chain(pem.as_bytes()).unwrap()[0];
-        assert_eq!(check_private_key(leaf, key.serialize_pem().as_bytes()), Ok(()));
+        assert_eq!(
+            check_private_key(leaf, key.serialize_pem().as_bytes()),
+            Ok(())
+        );
         assert_eq!(
             check_private_key(leaf, other_key.serialize_pem().as_bytes()),
             Err(CertError::KeyMismatch)
@@ -291,12 +323,22 @@ mod tests {
     fn unusable_input_is_named() {
         assert_eq!(parse_chain(b"garbage"), Err(CertError::NoCertificate));
         let bad = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(matches!(parse_chain(bad.as_bytes()), Err(CertError::InvalidCertificate { index: 0, .. })));
+        assert!(matches!(
+            parse_chain(bad.as_bytes()),
+            Err(CertError::InvalidCertificate { index: 0, .. })
+        ));
         let (pem, _) = self_signed(&["a.example.com"], false);
         let leaf = &parse_chain(pem.as_bytes()).unwrap()[0];
-        assert_eq!(check_private_key(leaf, b"nothing"), Err(CertError::NoPrivateKey));
-        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        assert_eq!(check_private_key(leaf, encrypted.as_bytes()), Err(CertError::EncryptedPrivateKey));
+        assert_eq!(
+            check_private_key(leaf, b"nothing"),
+            Err(CertError::NoPrivateKey)
+        );
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert_eq!(
+            check_private_key(leaf, encrypted.as_bytes()),
+            Err(CertError::EncryptedPrivateKey)
+        );
     }
 
     #[test]

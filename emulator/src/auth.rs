@@ -30,8 +30,12 @@ pub fn authenticate(
     now: Millis,
 ) -> ApiResult<Caller> {
     let failure = |message: &str| ApiError::new("AuthFailure.SignatureFailure", message);
-    let value = header(headers, "authorization")
-        .ok_or_else(|| ApiError::new("AuthFailure.InvalidAuthorization", "The Authorization header is missing."))?;
+    let value = header(headers, "authorization").ok_or_else(|| {
+        ApiError::new(
+            "AuthFailure.InvalidAuthorization",
+            "The Authorization header is missing.",
+        )
+    })?;
     let auth = Authorization::parse(value).ok_or_else(|| {
         ApiError::new(
             "AuthFailure.InvalidAuthorization",
@@ -51,25 +55,39 @@ pub fn authenticate(
     if auth.service != service {
         return Err(ApiError::new(
             "AuthFailure.InvalidAuthorization",
-            format!("The credential scope names service `{}` but the request is for `{service}`.", auth.service),
+            format!(
+                "The credential scope names service `{}` but the request is for `{service}`.",
+                auth.service
+            ),
         ));
     }
     if auth.date != sign::scope_date(timestamp) {
-        return Err(failure("The credential date does not match X-TC-Timestamp."));
+        return Err(failure(
+            "The credential date does not match X-TC-Timestamp.",
+        ));
     }
 
     let (secret_key, uin) = if let Some(account) = state.accounts.get(&auth.secret_id) {
         (account.secret_key.as_str(), account.uin.clone())
     } else if let Some(temp) = state.temp_credentials.get(&auth.secret_id) {
         if header(headers, "x-tc-token") != Some(temp.token.as_str()) {
-            return Err(ApiError::new("AuthFailure.TokenFailure", "The X-TC-Token does not belong to the temporary SecretId."));
+            return Err(ApiError::new(
+                "AuthFailure.TokenFailure",
+                "The X-TC-Token does not belong to the temporary SecretId.",
+            ));
         }
         if temp.expires_at <= now {
-            return Err(ApiError::new("AuthFailure.TokenFailure", "The temporary credentials have expired."));
+            return Err(ApiError::new(
+                "AuthFailure.TokenFailure",
+                "The temporary credentials have expired.",
+            ));
         }
         (temp.secret_key.as_str(), temp.uin.clone())
     } else {
-        return Err(ApiError::new("AuthFailure.SecretIdNotFound", "The SecretId is not found. Check that it exists and is enabled."));
+        return Err(ApiError::new(
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found. Check that it exists and is enabled.",
+        ));
     };
 
     let names: Vec<&str> = auth.signed_headers.split(';').collect();
@@ -78,7 +96,11 @@ pub fn authenticate(
     }
     let mut signed = Vec::with_capacity(names.len());
     for name in &names {
-        let value = header(headers, name).ok_or_else(|| failure(&format!("The signed header `{name}` is not in the request.")))?;
+        let value = header(headers, name).ok_or_else(|| {
+            failure(&format!(
+                "The signed header `{name}` is not in the request."
+            ))
+        })?;
         signed.push((*name, value));
     }
     // Clients may declare the payload unsigned; the hash then covers that literal.
@@ -87,11 +109,21 @@ pub fn authenticate(
     } else {
         body
     };
-    let input = SigningInput { service, timestamp, headers: &signed, payload };
+    let input = SigningInput {
+        service,
+        timestamp,
+        headers: &signed,
+        payload,
+    };
     if !sign::signatures_equal(&sign::signature(secret_key, &input), &auth.signature) {
-        return Err(failure("The request signature does not match. Check the SecretKey and the signing method."));
+        return Err(failure(
+            "The request signature does not match. Check the SecretKey and the signing method.",
+        ));
     }
-    Ok(Caller { secret_id: auth.secret_id, uin })
+    Ok(Caller {
+        secret_id: auth.secret_id,
+        uin,
+    })
 }
 
 #[cfg(test)]
@@ -103,26 +135,55 @@ mod tests {
 
     fn state() -> State {
         let mut state = State::from_seed(&Seed {
-            accounts: vec![Account { secret_id: "AKIDuser".into(), secret_key: "key".into(), uin: "100".into() }],
+            accounts: vec![Account {
+                secret_id: "AKIDuser".into(),
+                secret_key: "key".into(),
+                uin: "100".into(),
+            }],
             ..Seed::default()
         })
         .unwrap();
         state.temp_credentials.insert(
             "AKIDtemp".into(),
-            TempCredential { secret_key: "tmpkey".into(), token: "tok".into(), uin: "200".into(), expires_at: NOW + 1000 },
+            TempCredential {
+                secret_key: "tmpkey".into(),
+                token: "tok".into(),
+                uin: "200".into(),
+                expires_at: NOW + 1000,
+            },
         );
         state
     }
 
-    fn signed(secret_id: &str, key: &str, timestamp: i64, body: &[u8], token: Option<&str>) -> HeaderMap {
-        let pairs = [("content-type", "application/json"), ("host", "teo.tencentcloudapi.com")];
-        let input = SigningInput { service: "teo", timestamp, headers: &pairs, payload: body };
+    fn signed(
+        secret_id: &str,
+        key: &str,
+        timestamp: i64,
+        body: &[u8],
+        token: Option<&str>,
+    ) -> HeaderMap {
+        let pairs = [
+            ("content-type", "application/json"),
+            ("host", "teo.tencentcloudapi.com"),
+        ];
+        let input = SigningInput {
+            service: "teo",
+            timestamp,
+            headers: &pairs,
+            payload: body,
+        };
         let mut headers = HeaderMap::new();
         for (k, v) in pairs {
             headers.insert(k, v.parse().unwrap());
         }
         headers.insert("x-tc-timestamp", timestamp.to_string().parse().unwrap());
-        headers.insert("authorization", sign::authorize(secret_id, key, &input).to_header_value().parse().unwrap());
+        headers.insert(
+            "authorization",
+            sign::authorize(secret_id, key, &input)
+                .to_header_value()
+                .parse()
+                .unwrap(),
+        );
         if let Some(token) = token {
             headers.insert("x-tc-token", token.parse().unwrap());
         }
@@ -137,19 +198,73 @@ mod tests {
     fn accepts_a_correct_signature() {
         let headers = signed("AKIDuser", "key", NOW / 1000, b"{}", None);
         let caller = authenticate(&state(), &headers, b"{}", "teo", NOW).unwrap();
-        assert_eq!(caller, Caller { secret_id: "AKIDuser".into(), uin: "100".into() });
+        assert_eq!(
+            caller,
+            Caller {
+                secret_id: "AKIDuser".into(),
+                uin: "100".into()
+            }
+        );
     }
 
     #[test]
     fn rejects_what_tencent_rejects() {
         let s = state();
         let ts = NOW / 1000;
-        assert_eq!(code(authenticate(&s, &signed("AKIDuser", "wrong", ts, b"{}", None), b"{}", "teo", NOW)), "AuthFailure.SignatureFailure");
-        assert_eq!(code(authenticate(&s, &signed("AKIDuser", "key", ts, b"{}", None), b"{\"x\":1}", "teo", NOW)), "AuthFailure.SignatureFailure");
-        assert_eq!(code(authenticate(&s, &signed("AKIDnobody", "key", ts, b"{}", None), b"{}", "teo", NOW)), "AuthFailure.SecretIdNotFound");
-        assert_eq!(code(authenticate(&s, &signed("AKIDuser", "key", ts - 301, b"{}", None), b"{}", "teo", NOW)), "AuthFailure.SignatureExpire");
-        assert_eq!(code(authenticate(&s, &signed("AKIDuser", "key", ts, b"{}", None), b"{}", "ssl", NOW)), "AuthFailure.InvalidAuthorization");
-        assert_eq!(code(authenticate(&s, &HeaderMap::new(), b"{}", "teo", NOW)), "AuthFailure.InvalidAuthorization");
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDuser", "wrong", ts, b"{}", None),
+                b"{}",
+                "teo",
+                NOW
+            )),
+            "AuthFailure.SignatureFailure"
+        );
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDuser", "key", ts, b"{}", None),
+                b"{\"x\":1}",
+                "teo",
+                NOW
+            )),
+            "AuthFailure.SignatureFailure"
+        );
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDnobody", "key", ts, b"{}", None),
+                b"{}",
+                "teo",
+                NOW
+            )),
+            "AuthFailure.SecretIdNotFound"
+        );
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDuser", "key", ts - 301, b"{}", None),
+                b"{}",
+                "teo",
+                NOW
+            )),
+            "AuthFailure.SignatureExpire"
+        );
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDuser", "key", ts, b"{}", None),
+                b"{}",
+                "ssl",
+                NOW
+            )),
+            "AuthFailure.InvalidAuthorization"
+        );
+        assert_eq!(
+            code(authenticate(&s, &HeaderMap::new(), b"{}", "teo", NOW)),
+            "AuthFailure.InvalidAuthorization"
+        );
     }
 
     #[test]
@@ -158,8 +273,29 @@ mod tests {
         let ts = NOW / 1000;
         let ok = signed("AKIDtemp", "tmpkey", ts, b"{}", Some("tok"));
         assert_eq!(authenticate(&s, &ok, b"{}", "teo", NOW).unwrap().uin, "200");
-        assert_eq!(code(authenticate(&s, &signed("AKIDtemp", "tmpkey", ts, b"{}", Some("bad")), b"{}", "teo", NOW)), "AuthFailure.TokenFailure");
-        assert_eq!(code(authenticate(&s, &signed("AKIDtemp", "tmpkey", ts, b"{}", None), b"{}", "teo", NOW)), "AuthFailure.TokenFailure");
-        assert_eq!(code(authenticate(&s, &ok, b"{}", "teo", NOW + 1000)), "AuthFailure.TokenFailure");
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDtemp", "tmpkey", ts, b"{}", Some("bad")),
+                b"{}",
+                "teo",
+                NOW
+            )),
+            "AuthFailure.TokenFailure"
+        );
+        assert_eq!(
+            code(authenticate(
+                &s,
+                &signed("AKIDtemp", "tmpkey", ts, b"{}", None),
+                b"{}",
+                "teo",
+                NOW
+            )),
+            "AuthFailure.TokenFailure"
+        );
+        assert_eq!(
+            code(authenticate(&s, &ok, b"{}", "teo", NOW + 1000)),
+            "AuthFailure.TokenFailure"
+        );
     }
 }

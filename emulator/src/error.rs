@@ -9,11 +9,17 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into() }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn missing(parameter: &str) -> Self {
-        Self::new("MissingParameter", format!("The request is missing a required parameter `{parameter}`."))
+        Self::new(
+            "MissingParameter",
+            format!("The request is missing a required parameter `{parameter}`."),
+        )
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -26,11 +32,16 @@ impl ApiError {
         let text = error.to_string();
         let quoted = text.split('`').nth(1).unwrap_or_default();
         if text.starts_with("unknown field") {
-            Self::new("UnknownParameter", format!("The parameter `{quoted}` is not recognized."))
+            Self::new(
+                "UnknownParameter",
+                format!("The parameter `{quoted}` is not recognized."),
+            )
         } else if text.starts_with("missing field") {
             Self::missing(quoted)
         } else {
-            Self::invalid(format!("The request body does not match the action's parameters: {text}"))
+            Self::invalid(format!(
+                "The request body does not match the action's parameters: {text}"
+            ))
         }
     }
 }
@@ -56,9 +67,24 @@ mod tests {
     #[test]
     fn body_errors_map_to_tencent_codes() {
         let unknown = code_for(r#"{"ZoneId":"z","Bogus":1}"#);
-        assert_eq!((unknown.code.as_str(), unknown.message.as_str()), ("UnknownParameter", "The parameter `Bogus` is not recognized."));
+        assert_eq!(
+            (unknown.code.as_str(), unknown.message.as_str()),
+            (
+                "UnknownParameter",
+                "The parameter `Bogus` is not recognized."
+            )
+        );
         let missing = code_for(r#"{"Limit":1}"#);
-        assert_eq!((missing.code.as_str(), missing.message.as_str()), ("MissingParameter", "The request is missing a required parameter `ZoneId`."));
-        assert_eq!(code_for(r#"{"ZoneId":"z","Limit":"x"}"#).code, "InvalidParameter");
+        assert_eq!(
+            (missing.code.as_str(), missing.message.as_str()),
+            (
+                "MissingParameter",
+                "The request is missing a required parameter `ZoneId`."
+            )
+        );
+        assert_eq!(
+            code_for(r#"{"ZoneId":"z","Limit":"x"}"#).code,
+            "InvalidParameter"
+        );
     }
 }

@@ -69,7 +69,9 @@ impl FaultConfig {
                 rule.latency_probability.unwrap_or(1.0),
             ];
             if probabilities.iter().any(|p| !(0.0..=1.0).contains(p)) {
-                return Err(format!("faults for {action}: probabilities must be between 0 and 1"));
+                return Err(format!(
+                    "faults for {action}: probabilities must be between 0 and 1"
+                ));
             }
         }
         Ok(())
@@ -86,20 +88,33 @@ impl FaultConfig {
             0
         };
         let failure = if roll(rule.internal_error) {
-            Some(Failure::Code("InternalError", "An internal error occurred. Please try again later."))
+            Some(Failure::Code(
+                "InternalError",
+                "An internal error occurred. Please try again later.",
+            ))
         } else if roll(rule.http502) {
             Some(Failure::Http(502))
         } else if roll(rule.http503) {
             Some(Failure::Http(503))
         } else if roll(rule.action_in_progress) {
-            Some(Failure::Code("InvalidParameter.ActionInProgress", "Too many attempts. Please try again later."))
+            Some(Failure::Code(
+                "InvalidParameter.ActionInProgress",
+                "Too many attempts. Please try again later.",
+            ))
         } else if roll(rule.config_locked) {
-            Some(Failure::Code("OperationDenied.ConfigLocked", "The configuration is locked. Please unlock and try again."))
+            Some(Failure::Code(
+                "OperationDenied.ConfigLocked",
+                "The configuration is locked. Please unlock and try again.",
+            ))
         } else {
             None
         };
         let drop_after = failure.is_none() && roll(rule.drop);
-        FaultPlan { delay_ms, failure, drop_after }
+        FaultPlan {
+            delay_ms,
+            failure,
+            drop_after,
+        }
     }
 }
 
@@ -115,10 +130,21 @@ mod tests {
     #[test]
     fn certain_faults_always_fire_and_absent_ones_never() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let faults = config(serde_json::json!({"ModifyHostsCertificate": {"http503": 1.0, "latencyMs": 5}}));
+        let faults =
+            config(serde_json::json!({"ModifyHostsCertificate": {"http503": 1.0, "latencyMs": 5}}));
         let plan = faults.plan("ModifyHostsCertificate", &mut rng);
-        assert_eq!(plan, FaultPlan { delay_ms: 5, failure: Some(Failure::Http(503)), drop_after: false });
-        assert_eq!(faults.plan("UploadCertificate", &mut rng), FaultPlan::default());
+        assert_eq!(
+            plan,
+            FaultPlan {
+                delay_ms: 5,
+                failure: Some(Failure::Http(503)),
+                drop_after: false
+            }
+        );
+        assert_eq!(
+            faults.plan("UploadCertificate", &mut rng),
+            FaultPlan::default()
+        );
     }
 
     #[test]
@@ -133,13 +159,23 @@ mod tests {
     fn probabilities_are_roughly_honoured() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let faults = config(serde_json::json!({"*": {"internalError": 0.2}}));
-        let failures = (0..10_000).filter(|_| faults.plan("X", &mut rng).failure.is_some()).count();
+        let failures = (0..10_000)
+            .filter(|_| faults.plan("X", &mut rng).failure.is_some())
+            .count();
         assert!((1_700..2_300).contains(&failures), "{failures}");
     }
 
     #[test]
     fn out_of_range_probabilities_are_rejected() {
-        assert!(config(serde_json::json!({"*": {"drop": 1.5}})).validate().is_err());
-        assert!(config(serde_json::json!({"*": {"drop": 0.5}})).validate().is_ok());
+        assert!(
+            config(serde_json::json!({"*": {"drop": 1.5}}))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            config(serde_json::json!({"*": {"drop": 0.5}}))
+                .validate()
+                .is_ok()
+        );
     }
 }

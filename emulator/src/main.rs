@@ -39,12 +39,16 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let seed: Seed = match &args.seed {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading seed {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing seed {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading seed {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("parsing seed {}", path.display()))?
         }
         None => Seed::default(),
     };
-    let mut state = State::from_seed(&seed).map_err(anyhow::Error::msg).context("invalid seed")?;
+    let mut state = State::from_seed(&seed)
+        .map_err(anyhow::Error::msg)
+        .context("invalid seed")?;
     if let Some(delay) = args.deploy_delay_ms {
         state.settings.deploy_delay_ms = delay;
     }
@@ -57,10 +61,13 @@ async fn main() -> anyhow::Result<()> {
         faults.validate().map_err(anyhow::Error::msg)?;
         state.faults = faults;
     }
-    let emulator = Emulator::start(args.listen, state).await.with_context(|| format!("listening on {}", args.listen))?;
+    let emulator = Emulator::start(args.listen, state)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
     println!("teo-emulator listening on {}", emulator.url());
     if let Some(path) = &args.address_file {
-        std::fs::write(path, emulator.url()).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, emulator.url())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

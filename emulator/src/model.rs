@@ -292,14 +292,21 @@ impl State {
     pub fn merge_seed(&mut self, seed: &Seed) -> Result<(), String> {
         let now = now_millis();
         for account in &seed.accounts {
-            self.accounts.insert(account.secret_id.clone(), account.clone());
+            self.accounts
+                .insert(account.secret_id.clone(), account.clone());
         }
         for zone in &seed.zones {
             if !matches!(zone.status.as_str(), "active" | "paused") {
-                return Err(format!("zone {}: status must be active or paused", zone.zone_id));
+                return Err(format!(
+                    "zone {}: status must be active or paused",
+                    zone.zone_id
+                ));
             }
             if !matches!(zone.access_type.as_str(), "full" | "partial") {
-                return Err(format!("zone {}: accessType must be full or partial", zone.zone_id));
+                return Err(format!(
+                    "zone {}: accessType must be full or partial",
+                    zone.zone_id
+                ));
             }
             self.zones.insert(
                 zone.zone_id.clone(),
@@ -322,7 +329,10 @@ impl State {
                     modified_on: now,
                     fail_deploy: false,
                 });
-                domain.fail_deploy = zone.failing_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+                domain.fail_deploy = zone
+                    .failing_hosts
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(host));
             }
         }
         for cert in &seed.certificates {
@@ -334,7 +344,10 @@ impl State {
                 None => now + 365 * 24 * 3600 * 1000,
             };
             if !matches!(cert.r#type.as_str(), "SVR" | "CA") {
-                return Err(format!("certificate {}: type must be SVR or CA", cert.cert_id));
+                return Err(format!(
+                    "certificate {}: type must be SVR or CA",
+                    cert.cert_id
+                ));
             }
             let sign_algo = match cert.key_algorithm.as_str() {
                 "EC" | "ECC" => format!("ECC {}", cert.key_bits),
@@ -358,7 +371,8 @@ impl State {
                 },
             );
         }
-        self.identity_providers.extend(seed.identity_providers.iter().cloned());
+        self.identity_providers
+            .extend(seed.identity_providers.iter().cloned());
         if let Some(settings) = &seed.settings {
             self.settings = settings.clone();
         }
@@ -367,7 +381,9 @@ impl State {
 
     /// Whether any host's configuration refers to the certificate.
     pub fn certificate_in_use(&self, cert_id: &str) -> bool {
-        self.domains.values().any(|d| d.config.cert_ids().any(|id| id == cert_id))
+        self.domains
+            .values()
+            .any(|d| d.config.cert_ids().any(|id| id == cert_id))
     }
 }
 
@@ -391,7 +407,10 @@ mod tests {
         assert!(b.fail_deploy);
         assert_eq!(b.config.mode, "disable");
         assert_eq!(state.certificates["cert-1"].sign_algo, "RSA 2048");
-        assert_eq!(rfc3339(state.certificates["cert-1"].not_after), "2030-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(state.certificates["cert-1"].not_after),
+            "2030-01-01T00:00:00Z"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ impl RateLimiter {
         if limit == 0 {
             return true;
         }
-        let window = self.windows.entry((account.to_owned(), action.to_owned())).or_default();
+        let window = self
+            .windows
+            .entry((account.to_owned(), action.to_owned()))
+            .or_default();
         while window.front().is_some_and(|t| now - t >= 1000) {
             window.pop_front();
         }
@@ -37,7 +40,9 @@ mod tests {
     #[test]
     fn admits_up_to_the_limit_per_second() {
         let mut limiter = RateLimiter::default();
-        let admitted = (0..25).filter(|i| limiter.admit("a", "Modify", 20, 1000 + i)).count();
+        let admitted = (0..25)
+            .filter(|i| limiter.admit("a", "Modify", 20, 1000 + i))
+            .count();
         assert_eq!(admitted, 20);
         assert!(!limiter.admit("a", "Modify", 20, 1999));
         assert!(limiter.admit("a", "Modify", 20, 2000), "the window slides");

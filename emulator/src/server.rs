@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::faults::{FaultConfig, Failure};
+use crate::faults::{Failure, FaultConfig};
 use crate::model::{Millis, Seed, Settings, State, now_millis, rfc3339};
 use crate::ratelimit::RateLimiter;
 use crate::{ssl, sts, teo};
@@ -52,7 +52,9 @@ struct Shared {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave these structures half-updated in a
     // way that matters to an emulator; keep serving.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A running emulator. Dropping it stops the listener.
@@ -67,7 +69,10 @@ impl Emulator {
     pub async fn start(listen: SocketAddr, state: State) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { state: Mutex::new(state), ..Shared::default() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            ..Shared::default()
+        });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Self { addr, shared, task })
     }
@@ -105,12 +110,16 @@ impl Drop for Emulator {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
             // An error here is a client that went away or a dropped-connection fault.
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -129,14 +138,22 @@ impl std::error::Error for DropConnection {}
 
 type HttpResponse = Response<Full<Bytes>>;
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<HttpResponse, DropConnection> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, DropConnection> {
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let method = req.method().clone();
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or unreadable")),
+        Err(_) => {
+            return Ok(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or unreadable",
+            ));
+        }
     };
     if let Some(admin_path) = path.strip_prefix("/admin/") {
         return Ok(admin(&shared, &method, admin_path, &query, &body));
@@ -157,7 +174,9 @@ fn route(headers: &HeaderMap, action: &str) -> Option<&'static str> {
     const SERVICES: [&str; 3] = ["teo", "ssl", "sts"];
     let by_host = header(headers, "host").and_then(|host| {
         let first = host.split('.').next()?;
-        SERVICES.into_iter().find(|s| *s == first && host.contains(".tencentcloudapi.com"))
+        SERVICES
+            .into_iter()
+            .find(|s| *s == first && host.contains(".tencentcloudapi.com"))
     });
     let by_scope = || {
         let auth = header(headers, "authorization")?;
@@ -169,7 +188,11 @@ fn route(headers: &HeaderMap, action: &str) -> Option<&'static str> {
 }
 
 fn rate_limit(settings: &Settings, service: &str) -> u32 {
-    if service == "ssl" { settings.ssl_rate_limit } else { settings.teo_rate_limit }
+    if service == "ssl" {
+        settings.ssl_rate_limit
+    } else {
+        settings.teo_rate_limit
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Value) -> ApiResult<T> {
@@ -177,16 +200,32 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Value) -> ApiResult<T> {
 }
 
 /// Runs an action on the state. `caller` is `None` only for unsigned STS calls.
-fn dispatch(state: &mut State, service: &str, action: &str, caller: Option<&Caller>, body: &Value, now: Millis) -> ApiResult<Value> {
+fn dispatch(
+    state: &mut State,
+    service: &str,
+    action: &str,
+    caller: Option<&Caller>,
+    body: &Value,
+    now: Millis,
+) -> ApiResult<Value> {
     let uin = caller.map(|c| c.uin.as_str()).unwrap_or_default();
     match (service, action) {
-        ("teo", "ModifyHostsCertificate") => teo::modify_hosts_certificate(state, uin, parse(body)?, now),
-        ("teo", "DescribeAccelerationDomains") => teo::describe_acceleration_domains(state, uin, parse(body)?, now),
+        ("teo", "ModifyHostsCertificate") => {
+            teo::modify_hosts_certificate(state, uin, parse(body)?, now)
+        }
+        ("teo", "DescribeAccelerationDomains") => {
+            teo::describe_acceleration_domains(state, uin, parse(body)?, now)
+        }
         ("ssl", "UploadCertificate") => ssl::upload_certificate(state, uin, parse(body)?, now),
         ("ssl", "DescribeCertificate") => ssl::describe_certificate(state, uin, parse(body)?, now),
         ("ssl", "DeleteCertificate") => ssl::delete_certificate(state, uin, parse(body)?),
-        ("sts", "AssumeRoleWithWebIdentity") => sts::assume_role_with_web_identity(state, parse(body)?, now),
-        _ => Err(ApiError::new("InvalidAction", format!("The action `{action}` is not found for service `{service}`."))),
+        ("sts", "AssumeRoleWithWebIdentity") => {
+            sts::assume_role_with_web_identity(state, parse(body)?, now)
+        }
+        _ => Err(ApiError::new(
+            "InvalidAction",
+            format!("The action `{action}` is not found for service `{service}`."),
+        )),
     }
 }
 
@@ -198,10 +237,16 @@ fn version_of(service: &str) -> &'static str {
     }
 }
 
-async fn api(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<HttpResponse, DropConnection> {
+async fn api(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HttpResponse, DropConnection> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let now = now_millis();
-    let action = header(headers, "x-tc-action").unwrap_or_default().to_owned();
+    let action = header(headers, "x-tc-action")
+        .unwrap_or_default()
+        .to_owned();
     let service = route(headers, &action);
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let mut record = CallRecord {
@@ -231,29 +276,57 @@ async fn api(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<HttpRe
         if action.is_empty() {
             return Err(ApiError::missing("X-TC-Action"));
         }
-        let service = service.ok_or_else(|| ApiError::new("InvalidAction", "The service cannot be told from the Host header or the credential scope."))?;
-        if !header(headers, "content-type").is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json")) {
-            return Err(ApiError::invalid("Content-Type must be application/json for POST requests."));
+        let service = service.ok_or_else(|| {
+            ApiError::new(
+                "InvalidAction",
+                "The service cannot be told from the Host header or the credential scope.",
+            )
+        })?;
+        if !header(headers, "content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"))
+        {
+            return Err(ApiError::invalid(
+                "Content-Type must be application/json for POST requests.",
+            ));
         }
         let mut state = lock(&shared.state);
         let unsigned_sts = service == "sts" && header(headers, "authorization") == Some(auth::SKIP);
-        let caller = if unsigned_sts { None } else { Some(auth::authenticate(&state, headers, body, service, now)?) };
+        let caller = if unsigned_sts {
+            None
+        } else {
+            Some(auth::authenticate(&state, headers, body, service, now)?)
+        };
         if let Some(caller) = &caller {
             record.secret_id = Some(caller.secret_id.clone());
             record.uin = Some(caller.uin.clone());
         }
-        let version = header(headers, "x-tc-version").ok_or_else(|| ApiError::missing("X-TC-Version"))?;
+        let version =
+            header(headers, "x-tc-version").ok_or_else(|| ApiError::missing("X-TC-Version"))?;
         if version != version_of(service) {
-            return Err(ApiError::new("InvalidAction", format!("The action `{action}` is not found for version `{version}` of `{service}`.")));
+            return Err(ApiError::new(
+                "InvalidAction",
+                format!(
+                    "The action `{action}` is not found for version `{version}` of `{service}`."
+                ),
+            ));
         }
-        let account = caller.as_ref().map(|c| c.uin.as_str()).unwrap_or("anonymous");
-        if !lock(&shared.limiter).admit(account, &action, rate_limit(&state.settings, service), now) {
-            return Err(ApiError::new("LimitExceeded.RateLimitExceeded", "Reached the API rate limit."));
+        let account = caller
+            .as_ref()
+            .map(|c| c.uin.as_str())
+            .unwrap_or("anonymous");
+        if !lock(&shared.limiter).admit(account, &action, rate_limit(&state.settings, service), now)
+        {
+            return Err(ApiError::new(
+                "LimitExceeded.RateLimitExceeded",
+                "Reached the API rate limit.",
+            ));
         }
         if let Some(Failure::Code(code, message)) = plan.failure {
             return Err(ApiError::new(code, message));
         }
-        let body = parsed.clone().ok_or_else(|| ApiError::invalid("The request body is not a JSON object."))?;
+        let body = parsed
+            .clone()
+            .ok_or_else(|| ApiError::invalid("The request body is not a JSON object."))?;
         if !body.is_object() {
             return Err(ApiError::invalid("The request body is not a JSON object."));
         }
@@ -294,7 +367,11 @@ fn redacted(body: &Value) -> Value {
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
-                    let v = if SECRET_FIELDS.contains(&k.as_str()) { json!("<redacted>") } else { redacted(v) };
+                    let v = if SECRET_FIELDS.contains(&k.as_str()) {
+                        json!("<redacted>")
+                    } else {
+                        redacted(v)
+                    };
                     (k.clone(), v)
                 })
                 .collect(),
@@ -307,7 +384,9 @@ fn redacted(body: &Value) -> Value {
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     response
 }
 
@@ -326,7 +405,9 @@ fn html_error(status: u16) -> HttpResponse {
         status.as_u16()
     ))));
     *response.status_mut() = status;
-    response.headers_mut().insert("content-type", HeaderValue::from_static("text/html"));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/html"));
     response
 }
 
@@ -360,8 +441,17 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, (StatusCo
     serde_json::from_slice(body).map_err(bad_request)
 }
 
-fn admin_result(shared: &Shared, method: &Method, path: &str, query: &str, body: &[u8]) -> AdminResult {
-    let params: BTreeMap<&str, &str> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+fn admin_result(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+) -> AdminResult {
+    let params: BTreeMap<&str, &str> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     match (method.as_str(), path) {
         ("GET", "health") => Ok(json!({ "ok": true })),
         ("GET", "state") => serde_json::to_value(&*lock(&shared.state)).map_err(bad_request),
@@ -392,24 +482,47 @@ fn admin_result(shared: &Shared, method: &Method, path: &str, query: &str, body:
             let request: Value = json_body(body)?;
             let mut state = lock(&shared.state);
             let zone_id = request["ZoneId"].as_str().unwrap_or_default();
-            let owner = state.zones.get(zone_id).map(|z| z.uin.clone()).ok_or_else(|| bad_request(format!("no zone {zone_id:?}")))?;
-            let caller = Caller { secret_id: "admin".into(), uin: owner };
-            dispatch(&mut state, "teo", "ModifyHostsCertificate", Some(&caller), &request, now_millis())
-                .map_err(|e| bad_request(format!("{}: {}", e.code, e.message)))
+            let owner = state
+                .zones
+                .get(zone_id)
+                .map(|z| z.uin.clone())
+                .ok_or_else(|| bad_request(format!("no zone {zone_id:?}")))?;
+            let caller = Caller {
+                secret_id: "admin".into(),
+                uin: owner,
+            };
+            dispatch(
+                &mut state,
+                "teo",
+                "ModifyHostsCertificate",
+                Some(&caller),
+                &request,
+                now_millis(),
+            )
+            .map_err(|e| bad_request(format!("{}: {}", e.code, e.message)))
         }
         ("POST", "remove-host") => {
             let target: Value = json_body(body)?;
             let key = (
                 target["zoneId"].as_str().unwrap_or_default().to_owned(),
-                target["host"].as_str().unwrap_or_default().to_ascii_lowercase(),
+                target["host"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
             );
             match lock(&shared.state).domains.remove(&key) {
                 Some(_) => Ok(json!({ "ok": true })),
-                None => Err((StatusCode::NOT_FOUND, format!("no host {:?} in zone {:?}", key.1, key.0))),
+                None => Err((
+                    StatusCode::NOT_FOUND,
+                    format!("no host {:?} in zone {:?}", key.1, key.0),
+                )),
             }
         }
         ("GET", "calls") => {
-            let since: u64 = params.get("since").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let since: u64 = params
+                .get("since")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             let calls = lock(&shared.calls);
             let selected: Vec<&CallRecord> = calls
                 .iter()
@@ -424,11 +537,18 @@ fn admin_result(shared: &Shared, method: &Method, path: &str, query: &str, body:
         ("GET", "counters") => {
             let mut counters: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
             for call in lock(&shared.calls).iter() {
-                *counters.entry(call.action.clone()).or_default().entry(call.outcome.clone()).or_default() += 1;
+                *counters
+                    .entry(call.action.clone())
+                    .or_default()
+                    .entry(call.outcome.clone())
+                    .or_default() += 1;
             }
             serde_json::to_value(counters).map_err(bad_request)
         }
-        _ => Err((StatusCode::NOT_FOUND, format!("no admin route {method} /admin/{path}"))),
+        _ => Err((
+            StatusCode::NOT_FOUND,
+            format!("no admin route {method} /admin/{path}"),
+        )),
     }
 }
 

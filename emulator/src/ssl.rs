@@ -29,18 +29,31 @@ pub struct UploadCertificateRequest {
 }
 
 fn parse_error(e: CertError) -> ApiError {
-    ApiError::new("FailedOperation.CertificateParseError", format!("The certificate could not be parsed: {e}"))
+    ApiError::new(
+        "FailedOperation.CertificateParseError",
+        format!("The certificate could not be parsed: {e}"),
+    )
 }
 
-pub fn upload_certificate(state: &mut State, uin: &str, req: UploadCertificateRequest, now: Millis) -> ApiResult<Value> {
+pub fn upload_certificate(
+    state: &mut State,
+    uin: &str,
+    req: UploadCertificateRequest,
+    now: Millis,
+) -> ApiResult<Value> {
     // Accepted for fidelity with the API; the emulator has no use for them.
     let _ = (&req.project_id, &req.certificate_use, &req.tags);
     let cert_type = req.certificate_type.as_deref().unwrap_or("SVR");
     if !matches!(cert_type, "SVR" | "CA") {
-        return Err(ApiError::invalid(format!("CertificateType `{cert_type}` is invalid; use SVR or CA.")));
+        return Err(ApiError::invalid(format!(
+            "CertificateType `{cert_type}` is invalid; use SVR or CA."
+        )));
     }
     if req.key_password.as_deref().is_some_and(|p| !p.is_empty()) {
-        return Err(ApiError::new("FailedOperation.CertificateParseError", "Encrypted private keys are not supported by the emulator."));
+        return Err(ApiError::new(
+            "FailedOperation.CertificateParseError",
+            "Encrypted private keys are not supported by the emulator.",
+        ));
     }
     let chain = certs::parse_chain(req.certificate_public_key.as_bytes()).map_err(parse_error)?;
     let leaf = &chain[0];
@@ -52,9 +65,16 @@ pub fn upload_certificate(state: &mut State, uin: &str, req: UploadCertificateRe
             ));
         }
         "SVR" => {
-            let key = req.certificate_private_key.as_deref().filter(|k| !k.trim().is_empty()).ok_or_else(|| ApiError::missing("CertificatePrivateKey"))?;
+            let key = req
+                .certificate_private_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty())
+                .ok_or_else(|| ApiError::missing("CertificatePrivateKey"))?;
             certs::check_private_key(leaf, key.as_bytes()).map_err(|e| match e {
-                CertError::KeyMismatch => ApiError::new("FailedOperation.CertificateMismatch", "The certificate and the private key do not match."),
+                CertError::KeyMismatch => ApiError::new(
+                    "FailedOperation.CertificateMismatch",
+                    "The certificate and the private key do not match.",
+                ),
                 other => parse_error(other),
             })?;
         }
@@ -62,16 +82,21 @@ pub fn upload_certificate(state: &mut State, uin: &str, req: UploadCertificateRe
     }
     let fingerprint = leaf.fingerprint_sha256.clone();
     if req.repeatable == Some(false)
-        && let Some(existing) = state
-            .certificates
-            .values()
-            .find(|c| c.uin == uin && c.cert_type == cert_type && c.fingerprint.as_deref() == Some(fingerprint.as_str()))
+        && let Some(existing) = state.certificates.values().find(|c| {
+            c.uin == uin
+                && c.cert_type == cert_type
+                && c.fingerprint.as_deref() == Some(fingerprint.as_str())
+        })
     {
         // The real API leaves CertificateId empty and names the existing certificate here.
         return Ok(json!({ "CertificateId": "", "RepeatCertId": existing.cert_id }));
     }
     let cert_id = loop {
-        let id: String = rand::rng().sample_iter(&Alphanumeric).take(8).map(char::from).collect();
+        let id: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(8)
+            .map(char::from)
+            .collect();
         if !state.certificates.contains_key(&id) {
             break id;
         }
@@ -102,12 +127,21 @@ pub struct DescribeCertificateRequest {
     certificate_id: String,
 }
 
-fn caller_certificate<'a>(state: &'a State, uin: &str, cert_id: &str) -> ApiResult<&'a Certificate> {
+fn caller_certificate<'a>(
+    state: &'a State,
+    uin: &str,
+    cert_id: &str,
+) -> ApiResult<&'a Certificate> {
     state
         .certificates
         .get(cert_id)
         .filter(|c| c.uin == uin)
-        .ok_or_else(|| ApiError::new("FailedOperation.CertificateNotFound", format!("The certificate `{cert_id}` does not exist.")))
+        .ok_or_else(|| {
+            ApiError::new(
+                "FailedOperation.CertificateNotFound",
+                format!("The certificate `{cert_id}` does not exist."),
+            )
+        })
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in GMT+8, the way the SSL service writes times.
@@ -118,7 +152,12 @@ fn ssl_time(millis: Millis) -> String {
         .to_string()
 }
 
-pub fn describe_certificate(state: &State, uin: &str, req: DescribeCertificateRequest, now: Millis) -> ApiResult<Value> {
+pub fn describe_certificate(
+    state: &State,
+    uin: &str,
+    req: DescribeCertificateRequest,
+    now: Millis,
+) -> ApiResult<Value> {
     let cert = caller_certificate(state, uin, &req.certificate_id)?;
     let expired = cert.not_after <= now;
     Ok(json!({
@@ -147,13 +186,20 @@ pub struct DeleteCertificateRequest {
     is_check_resource: Option<bool>,
 }
 
-pub fn delete_certificate(state: &mut State, uin: &str, req: DeleteCertificateRequest) -> ApiResult<Value> {
+pub fn delete_certificate(
+    state: &mut State,
+    uin: &str,
+    req: DeleteCertificateRequest,
+) -> ApiResult<Value> {
     let _ = req.is_check_resource;
     caller_certificate(state, uin, &req.certificate_id)?;
     if state.certificate_in_use(&req.certificate_id) {
         return Err(ApiError::new(
             "FailedOperation.DeleteResourceFailed",
-            format!("The certificate `{}` is bound to cloud resources and cannot be deleted.", req.certificate_id),
+            format!(
+                "The certificate `{}` is bound to cloud resources and cannot be deleted.",
+                req.certificate_id
+            ),
         ));
     }
     state.certificates.remove(&req.certificate_id);
@@ -168,7 +214,9 @@ mod tests {
 
     fn pem(names: &[&str], ca: bool) -> (String, String) {
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
         if ca {
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         }
@@ -176,7 +224,8 @@ mod tests {
     }
 
     fn upload(state: &mut State, body: Value) -> ApiResult<Value> {
-        let req: UploadCertificateRequest = serde_json::from_value(body).map_err(|e| ApiError::from_body_error(&e))?;
+        let req: UploadCertificateRequest =
+            serde_json::from_value(body).map_err(|e| ApiError::from_body_error(&e))?;
         upload_certificate(state, "100", req, 0)
     }
 
@@ -184,14 +233,39 @@ mod tests {
     fn upload_describe_delete() {
         let mut s = State::default();
         let (cert, key) = pem(&["a.example.com"], false);
-        let out = upload(&mut s, json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key, "Alias": "x"})).unwrap();
+        let out = upload(
+            &mut s,
+            json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key, "Alias": "x"}),
+        )
+        .unwrap();
         let id = out["CertificateId"].as_str().unwrap().to_owned();
         assert_eq!(id.len(), 8);
-        let described = describe_certificate(&s, "100", serde_json::from_value(json!({"CertificateId": id})).unwrap(), 0).unwrap();
+        let described = describe_certificate(
+            &s,
+            "100",
+            serde_json::from_value(json!({"CertificateId": id})).unwrap(),
+            0,
+        )
+        .unwrap();
         assert_eq!(described["SubjectAltName"], json!(["a.example.com"]));
         assert_eq!(described["CertificateType"], "SVR");
-        assert_eq!(describe_certificate(&s, "999", serde_json::from_value(json!({"CertificateId": id})).unwrap(), 0).unwrap_err().code, "FailedOperation.CertificateNotFound");
-        delete_certificate(&mut s, "100", serde_json::from_value(json!({"CertificateId": id})).unwrap()).unwrap();
+        assert_eq!(
+            describe_certificate(
+                &s,
+                "999",
+                serde_json::from_value(json!({"CertificateId": id})).unwrap(),
+                0
+            )
+            .unwrap_err()
+            .code,
+            "FailedOperation.CertificateNotFound"
+        );
+        delete_certificate(
+            &mut s,
+            "100",
+            serde_json::from_value(json!({"CertificateId": id})).unwrap(),
+        )
+        .unwrap();
         assert!(s.certificates.is_empty());
     }
 
@@ -204,8 +278,15 @@ mod tests {
         let second = upload(&mut s, body).unwrap();
         assert_eq!(second["CertificateId"], "");
         assert_eq!(second["RepeatCertId"], first["CertificateId"]);
-        let third = upload(&mut s, json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key})).unwrap();
-        assert_ne!(third["CertificateId"], first["CertificateId"], "Repeatable defaults to true");
+        let third = upload(
+            &mut s,
+            json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key}),
+        )
+        .unwrap();
+        assert_ne!(
+            third["CertificateId"], first["CertificateId"],
+            "Repeatable defaults to true"
+        );
         assert_eq!(s.certificates.len(), 2);
     }
 
@@ -216,31 +297,80 @@ mod tests {
         let (ca, _) = pem(&["ca"], true);
         let (_, other_key) = pem(&["a.example.com"], false);
         let code = |s: &mut State, body: Value| upload(s, body).unwrap_err().code;
-        assert_eq!(code(&mut s, json!({"CertificatePublicKey": "garbage", "CertificatePrivateKey": key})), "FailedOperation.CertificateParseError");
-        assert_eq!(code(&mut s, json!({"CertificatePublicKey": cert})), "MissingParameter");
-        assert_eq!(code(&mut s, json!({"CertificatePublicKey": cert, "CertificatePrivateKey": other_key})), "FailedOperation.CertificateMismatch");
-        assert_eq!(code(&mut s, json!({"CertificatePublicKey": cert, "CertificateType": "CA"})), "FailedOperation.CertificateCaError");
-        assert_eq!(code(&mut s, json!({"CertificatePublicKey": cert, "CertificateType": "XX"})), "InvalidParameter");
-        assert!(upload(&mut s, json!({"CertificatePublicKey": ca, "CertificateType": "CA"})).is_ok());
+        assert_eq!(
+            code(
+                &mut s,
+                json!({"CertificatePublicKey": "garbage", "CertificatePrivateKey": key})
+            ),
+            "FailedOperation.CertificateParseError"
+        );
+        assert_eq!(
+            code(&mut s, json!({"CertificatePublicKey": cert})),
+            "MissingParameter"
+        );
+        assert_eq!(
+            code(
+                &mut s,
+                json!({"CertificatePublicKey": cert, "CertificatePrivateKey": other_key})
+            ),
+            "FailedOperation.CertificateMismatch"
+        );
+        assert_eq!(
+            code(
+                &mut s,
+                json!({"CertificatePublicKey": cert, "CertificateType": "CA"})
+            ),
+            "FailedOperation.CertificateCaError"
+        );
+        assert_eq!(
+            code(
+                &mut s,
+                json!({"CertificatePublicKey": cert, "CertificateType": "XX"})
+            ),
+            "InvalidParameter"
+        );
+        assert!(
+            upload(
+                &mut s,
+                json!({"CertificatePublicKey": ca, "CertificateType": "CA"})
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn certificates_in_use_are_not_deleted() {
         let mut s = State::default();
         let (cert, key) = pem(&["a.example.com"], false);
-        let id = upload(&mut s, json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key})).unwrap()["CertificateId"].as_str().unwrap().to_owned();
+        let id = upload(
+            &mut s,
+            json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key}),
+        )
+        .unwrap()["CertificateId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         s.domains.insert(
             ("z".into(), "a.example.com".into()),
             crate::model::Domain {
                 zone_id: "z".into(),
                 name: "a.example.com".into(),
-                config: HostCertConfig { mode: "sslcert".into(), server_cert_ids: vec![id.clone()], ..HostCertConfig::default() },
+                config: HostCertConfig {
+                    mode: "sslcert".into(),
+                    server_cert_ids: vec![id.clone()],
+                    ..HostCertConfig::default()
+                },
                 created_on: 0,
                 modified_on: 0,
                 fail_deploy: false,
             },
         );
-        let err = delete_certificate(&mut s, "100", serde_json::from_value(json!({"CertificateId": id})).unwrap()).unwrap_err();
+        let err = delete_certificate(
+            &mut s,
+            "100",
+            serde_json::from_value(json!({"CertificateId": id})).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, "FailedOperation.DeleteResourceFailed");
     }
 }

@@ -62,7 +62,12 @@ fn caller_zone<'a>(state: &'a State, uin: &str, zone_id: &str) -> ApiResult<&'a 
         .zones
         .get(zone_id)
         .filter(|zone| zone.uin == uin)
-        .ok_or_else(|| ApiError::new("ResourceUnavailable.ZoneNotFound", format!("The site `{zone_id}` does not exist or does not belong to this account.")))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                "ResourceUnavailable.ZoneNotFound",
+                format!("The site `{zone_id}` does not exist or does not belong to this account."),
+            )
+        })?;
     if zone.status == "paused" {
         return Err(ApiError::new(
             "OperationDenied.ErrZoneIsAlreadyPaused",
@@ -86,7 +91,15 @@ fn caller_certs<'a>(
                 .certificates
                 .get(&r.cert_id)
                 .filter(|c| c.uin == uin)
-                .ok_or_else(|| ApiError::new("ResourceUnavailable.CertNotFound", format!("The certificate `{}` does not exist or is not authorized.", r.cert_id)))?;
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "ResourceUnavailable.CertNotFound",
+                        format!(
+                            "The certificate `{}` does not exist or is not authorized.",
+                            r.cert_id
+                        ),
+                    )
+                })?;
             check(cert, cert.not_after <= now)?;
             Ok(cert)
         })
@@ -104,7 +117,9 @@ fn switch(value: &str) -> ApiResult<bool> {
     match value {
         "on" => Ok(true),
         "off" => Ok(false),
-        other => Err(ApiError::invalid(format!("Switch `{other}` is invalid; use on or off."))),
+        other => Err(ApiError::invalid(format!(
+            "Switch `{other}` is invalid; use on or off."
+        ))),
     }
 }
 
@@ -114,7 +129,12 @@ fn ids(certs: &[&Certificate]) -> Vec<String> {
 
 /// Validates the request against the state and returns the configuration each host
 /// gets; nothing is changed until every check passed.
-fn plan_modify(state: &State, uin: &str, req: &ModifyHostsCertificateRequest, now: Millis) -> ApiResult<Vec<((String, String), HostCertConfig)>> {
+fn plan_modify(
+    state: &State,
+    uin: &str,
+    req: &ModifyHostsCertificateRequest,
+    now: Millis,
+) -> ApiResult<Vec<((String, String), HostCertConfig)>> {
     if req.zone_id.is_empty() {
         return Err(ApiError::missing("ZoneId"));
     }
@@ -126,32 +146,52 @@ fn plan_modify(state: &State, uin: &str, req: &ModifyHostsCertificateRequest, no
     for host in &req.hosts {
         let key = (zone.zone_id.clone(), host.to_ascii_lowercase());
         if !state.domains.contains_key(&key) {
-            return Err(ApiError::new("ResourceUnavailable.HostNotFound", format!("The domain name `{host}` does not exist or is not using a proxy.")));
+            return Err(ApiError::new(
+                "ResourceUnavailable.HostNotFound",
+                format!("The domain name `{host}` does not exist or is not using a proxy."),
+            ));
         }
         keys.push(key);
     }
     if let Some(apply_type) = &req.apply_type
         && !matches!(apply_type.as_str(), "none" | "apply")
     {
-        return Err(ApiError::invalid(format!("ApplyType `{apply_type}` is invalid; use none or apply.")));
+        return Err(ApiError::invalid(format!(
+            "ApplyType `{apply_type}` is invalid; use none or apply."
+        )));
     }
 
     let mode = req.mode.as_deref();
     if let Some(mode) = mode
         && !MODES.contains(&mode)
     {
-        return Err(ApiError::invalid(format!("Mode `{mode}` is invalid; valid values: {}.", MODES.join(", "))));
+        return Err(ApiError::invalid(format!(
+            "Mode `{mode}` is invalid; valid values: {}.",
+            MODES.join(", ")
+        )));
     }
     let server_certs = if mode == Some("sslcert") {
         let refs = req.server_cert_info.as_deref().unwrap_or_default();
         if refs.is_empty() {
-            return Err(ApiError::new("InvalidParameter.InvalidCertInfo", "ServerCertInfo is required when Mode is sslcert."));
+            return Err(ApiError::new(
+                "InvalidParameter.InvalidCertInfo",
+                "ServerCertInfo is required when Mode is sslcert.",
+            ));
         }
         let certs = caller_certs(state, uin, refs, now, |cert, expired| {
             if cert.cert_type != "SVR" {
-                Err(ApiError::new("InvalidParameter.InvalidCertInfo", format!("The certificate `{}` is a CA certificate, not a server certificate.", cert.cert_id)))
+                Err(ApiError::new(
+                    "InvalidParameter.InvalidCertInfo",
+                    format!(
+                        "The certificate `{}` is a CA certificate, not a server certificate.",
+                        cert.cert_id
+                    ),
+                ))
             } else if expired {
-                Err(ApiError::new("FailedOperation.CertificateHasExpired", format!("The certificate `{}` has expired.", cert.cert_id)))
+                Err(ApiError::new(
+                    "FailedOperation.CertificateHasExpired",
+                    format!("The certificate `{}` has expired.", cert.cert_id),
+                ))
             } else if too_short(cert) {
                 Err(ApiError::new(
                     "InvalidParameter.CertTooShortKeySize",
@@ -161,30 +201,54 @@ fn plan_modify(state: &State, uin: &str, req: &ModifyHostsCertificateRequest, no
                 Ok(())
             }
         })?;
-        if let Some(host) = req.hosts.iter().find(|h| !certs.iter().any(|c| c.domains.iter().any(|n| name_covers(n, h)))) {
+        if let Some(host) = req.hosts.iter().find(|h| {
+            !certs
+                .iter()
+                .any(|c| c.domains.iter().any(|n| name_covers(n, h)))
+        }) {
             return Err(ApiError::new(
                 "InvalidParameter.CertNotMatchDomain",
-                format!("Invalid edge HTTPS certificate configuration. The certificate does not match the domain name `{host}`."),
+                format!(
+                    "Invalid edge HTTPS certificate configuration. The certificate does not match the domain name `{host}`."
+                ),
             ));
         }
         Some(ids(&certs))
     } else {
         None
     };
-    if mode == Some("eofreecert") && zone.access_type == "partial" && req.hosts.iter().any(|h| h.starts_with("*.")) {
-        return Err(ApiError::new("InvalidParameter.CnameWildHostNotAllowApplyCertificate", "Unable to apply for a wildcard certificate under CNAME mode."));
+    if mode == Some("eofreecert")
+        && zone.access_type == "partial"
+        && req.hosts.iter().any(|h| h.starts_with("*."))
+    {
+        return Err(ApiError::new(
+            "InvalidParameter.CnameWildHostNotAllowApplyCertificate",
+            "Unable to apply for a wildcard certificate under CNAME mode.",
+        ));
     }
 
     let client_mtls = match &req.client_cert_info {
         None => None,
-        Some(input) => Some(mutual_tls(state, uin, input, now, MutualTlsKind::EdgeClientCa)?),
+        Some(input) => Some(mutual_tls(
+            state,
+            uin,
+            input,
+            now,
+            MutualTlsKind::EdgeClientCa,
+        )?),
     };
     let (upstream_mtls, upstream_verify) = match &req.upstream_cert_info {
         None => (None, None),
         Some(input) => {
             let mtls = match &input.upstream_mutual_tls {
                 None => None,
-                Some(m) => Some(mutual_tls(state, uin, m, now, MutualTlsKind::UpstreamClient)?),
+                Some(m) => Some(mutual_tls(
+                    state,
+                    uin,
+                    m,
+                    now,
+                    MutualTlsKind::UpstreamClient,
+                )?),
             };
             let verify = match &input.upstream_certificate_verify {
                 None => None,
@@ -225,7 +289,13 @@ enum MutualTlsKind {
     UpstreamClient,
 }
 
-fn mutual_tls(state: &State, uin: &str, input: &MutualTlsInput, now: Millis, kind: MutualTlsKind) -> ApiResult<MutualTls> {
+fn mutual_tls(
+    state: &State,
+    uin: &str,
+    input: &MutualTlsInput,
+    now: Millis,
+    kind: MutualTlsKind,
+) -> ApiResult<MutualTls> {
     let enabled = switch(&input.switch)?;
     let refs = input.cert_infos.as_deref().unwrap_or_default();
     if !enabled {
@@ -233,48 +303,89 @@ fn mutual_tls(state: &State, uin: &str, input: &MutualTlsInput, now: Millis, kin
     }
     if refs.is_empty() {
         return Err(match kind {
-            MutualTlsKind::EdgeClientCa => ApiError::new("InvalidParameterValue.CertificateVerifyClientNeedCert", "Edge mTLS is on but CertInfos names no CA certificate."),
-            MutualTlsKind::UpstreamClient => ApiError::new("InvalidParameterValue.CertificateVerifyUpstreamClientNeedCert", "Upstream mTLS is on but CertInfos names no client certificate."),
+            MutualTlsKind::EdgeClientCa => ApiError::new(
+                "InvalidParameterValue.CertificateVerifyClientNeedCert",
+                "Edge mTLS is on but CertInfos names no CA certificate.",
+            ),
+            MutualTlsKind::UpstreamClient => ApiError::new(
+                "InvalidParameterValue.CertificateVerifyUpstreamClientNeedCert",
+                "Upstream mTLS is on but CertInfos names no client certificate.",
+            ),
         });
     }
     let certs = caller_certs(state, uin, refs, now, |cert, expired| match kind {
         MutualTlsKind::EdgeClientCa if cert.cert_type != "CA" => Err(ApiError::new(
             "InvalidParameterValue.CertificateVerifyClientMustCa",
-            format!("The certificate `{}` is not a CA certificate; edge mTLS needs CA certificates.", cert.cert_id),
+            format!(
+                "The certificate `{}` is not a CA certificate; edge mTLS needs CA certificates.",
+                cert.cert_id
+            ),
         )),
-        MutualTlsKind::EdgeClientCa if expired => Err(ApiError::new("FailedOperation.EdgeClientCertificateHasExpired", format!("The CA certificate `{}` has expired.", cert.cert_id))),
+        MutualTlsKind::EdgeClientCa if expired => Err(ApiError::new(
+            "FailedOperation.EdgeClientCertificateHasExpired",
+            format!("The CA certificate `{}` has expired.", cert.cert_id),
+        )),
         MutualTlsKind::UpstreamClient if cert.cert_type != "SVR" => Err(ApiError::new(
             "InvalidParameterValue.CertificateVerifyUpstreamClientMustSVR",
-            format!("The certificate `{}` is not a server (SVR) certificate with a key; upstream mTLS needs one.", cert.cert_id),
+            format!(
+                "The certificate `{}` is not a server (SVR) certificate with a key; upstream mTLS needs one.",
+                cert.cert_id
+            ),
         )),
-        MutualTlsKind::UpstreamClient if expired => Err(ApiError::new("FailedOperation.UpstreamClientCertificateHasExpired", format!("The certificate `{}` has expired.", cert.cert_id))),
+        MutualTlsKind::UpstreamClient if expired => Err(ApiError::new(
+            "FailedOperation.UpstreamClientCertificateHasExpired",
+            format!("The certificate `{}` has expired.", cert.cert_id),
+        )),
         _ => Ok(()),
     })?;
-    Ok(MutualTls { enabled: true, cert_ids: ids(&certs) })
+    Ok(MutualTls {
+        enabled: true,
+        cert_ids: ids(&certs),
+    })
 }
 
-fn origin_verify(state: &State, uin: &str, input: &OriginCertificateVerifyInput, now: Millis) -> ApiResult<(String, Vec<String>)> {
+fn origin_verify(
+    state: &State,
+    uin: &str,
+    input: &OriginCertificateVerifyInput,
+    now: Millis,
+) -> ApiResult<(String, Vec<String>)> {
     match input.verification_mode.as_str() {
         "disable" => Ok(("disable".into(), Vec::new())),
         "custom_ca" => {
             let refs = input.custom_ca_certs.as_deref().unwrap_or_default();
             if refs.is_empty() {
-                return Err(ApiError::missing("UpstreamCertInfo.UpstreamCertificateVerify.CustomCACerts"));
+                return Err(ApiError::missing(
+                    "UpstreamCertInfo.UpstreamCertificateVerify.CustomCACerts",
+                ));
             }
             let certs = caller_certs(state, uin, refs, now, |cert, _| {
                 if cert.cert_type == "CA" {
                     Ok(())
                 } else {
-                    Err(ApiError::new("InvalidParameterValue.CertificateVerifyClientMustCa", format!("The certificate `{}` is not a CA certificate.", cert.cert_id)))
+                    Err(ApiError::new(
+                        "InvalidParameterValue.CertificateVerifyClientMustCa",
+                        format!(
+                            "The certificate `{}` is not a CA certificate.",
+                            cert.cert_id
+                        ),
+                    ))
                 }
             })?;
             Ok(("custom_ca".into(), ids(&certs)))
         }
-        other => Err(ApiError::invalid(format!("VerificationMode `{other}` is invalid; use disable or custom_ca."))),
+        other => Err(ApiError::invalid(format!(
+            "VerificationMode `{other}` is invalid; use disable or custom_ca."
+        ))),
     }
 }
 
-pub fn modify_hosts_certificate(state: &mut State, uin: &str, req: ModifyHostsCertificateRequest, now: Millis) -> ApiResult<Value> {
+pub fn modify_hosts_certificate(
+    state: &mut State,
+    uin: &str,
+    req: ModifyHostsCertificateRequest,
+    now: Millis,
+) -> ApiResult<Value> {
     for (key, config) in plan_modify(state, uin, &req, now)? {
         if let Some(domain) = state.domains.get_mut(&key)
             && domain.config != config
@@ -312,12 +423,21 @@ impl AdvancedFilter {
         let name = domain.name.as_str();
         self.values.iter().any(|v| {
             let v = v.to_ascii_lowercase();
-            if self.fuzzy == Some(true) { name.contains(&v) } else { name == v }
+            if self.fuzzy == Some(true) {
+                name.contains(&v)
+            } else {
+                name == v
+            }
         })
     }
 }
 
-pub fn describe_acceleration_domains(state: &State, uin: &str, req: DescribeAccelerationDomainsRequest, now: Millis) -> ApiResult<Value> {
+pub fn describe_acceleration_domains(
+    state: &State,
+    uin: &str,
+    req: DescribeAccelerationDomainsRequest,
+    now: Millis,
+) -> ApiResult<Value> {
     let zone = caller_zone(state, uin, &req.zone_id)?;
     let offset = req.offset.unwrap_or(0);
     let limit = req.limit.unwrap_or(20);
@@ -325,21 +445,32 @@ pub fn describe_acceleration_domains(state: &State, uin: &str, req: DescribeAcce
         return Err(ApiError::invalid("Offset must not be negative."));
     }
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(format!("Limit must be between 1 and {MAX_PAGE}.")));
+        return Err(ApiError::invalid(format!(
+            "Limit must be between 1 and {MAX_PAGE}."
+        )));
     }
     let filters = req.filters.unwrap_or_default();
     for filter in &filters {
         if filter.name != "domain-name" {
-            return Err(ApiError::invalid(format!("Filter `{}` is not supported by the emulator; use domain-name.", filter.name)));
+            return Err(ApiError::invalid(format!(
+                "Filter `{}` is not supported by the emulator; use domain-name.",
+                filter.name
+            )));
         }
         if filter.values.len() > MAX_FILTER_VALUES {
-            return Err(ApiError::invalid(format!("Filters.Values takes at most {MAX_FILTER_VALUES} values.")));
+            return Err(ApiError::invalid(format!(
+                "Filters.Values takes at most {MAX_FILTER_VALUES} values."
+            )));
         }
     }
     let match_any = match req.match_.as_deref() {
         None | Some("all") => false,
         Some("any") => true,
-        Some(other) => return Err(ApiError::invalid(format!("Match `{other}` is invalid; use all or any."))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Match `{other}` is invalid; use all or any."
+            )));
+        }
     };
     let mut domains: Vec<&Domain> = state
         .domains
@@ -347,18 +478,30 @@ pub fn describe_acceleration_domains(state: &State, uin: &str, req: DescribeAcce
         .filter(|d| d.zone_id == zone.zone_id)
         .filter(|d| {
             filters.is_empty()
-                || if match_any { filters.iter().any(|f| f.matches(d)) } else { filters.iter().all(|f| f.matches(d)) }
+                || if match_any {
+                    filters.iter().any(|f| f.matches(d))
+                } else {
+                    filters.iter().all(|f| f.matches(d))
+                }
         })
         .collect();
     match req.order.as_deref() {
         None | Some("domain-name") => domains.sort_by(|a, b| a.name.cmp(&b.name)),
         Some("created_on") => domains.sort_by_key(|d| (d.created_on, d.name.clone())),
-        Some(other) => return Err(ApiError::invalid(format!("Order `{other}` is invalid; use created_on or domain-name."))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Order `{other}` is invalid; use created_on or domain-name."
+            )));
+        }
     }
     match req.direction.as_deref() {
         None | Some("asc") => {}
         Some("desc") => domains.reverse(),
-        Some(other) => return Err(ApiError::invalid(format!("Direction `{other}` is invalid; use asc or desc."))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Direction `{other}` is invalid; use asc or desc."
+            )));
+        }
     }
     let total = domains.len();
     let page: Vec<Value> = domains
@@ -373,7 +516,11 @@ pub fn describe_acceleration_domains(state: &State, uin: &str, req: DescribeAcce
 /// Deployment status of a host's certificates, derived from when it last changed.
 fn deploy_status(state: &State, domain: &Domain, now: Millis, pending: &str) -> &'static str {
     if now - domain.modified_on < state.settings.deploy_delay_ms as Millis {
-        if pending == "applying" { "applying" } else { "processing" }
+        if pending == "applying" {
+            "applying"
+        } else {
+            "processing"
+        }
     } else if domain.fail_deploy {
         "failed"
     } else {
@@ -405,7 +552,13 @@ fn domain_json(state: &State, domain: &Domain, now: Millis) -> Value {
     let config = &domain.config;
     let status = deploy_status(state, domain, now, "processing");
     let list: Option<Vec<Value>> = match config.mode.as_str() {
-        "sslcert" => Some(config.server_cert_ids.iter().map(|id| cert_json(state, id, domain, status)).collect()),
+        "sslcert" => Some(
+            config
+                .server_cert_ids
+                .iter()
+                .map(|id| cert_json(state, id, domain, status))
+                .collect(),
+        ),
         "eofreecert" | "eofreecert_manual" => Some(vec![json!({
             "CertId": format!("teo-free-{}", domain.name.replace('*', "wildcard")),
             "Alias": "EdgeOne free certificate",
@@ -473,7 +626,8 @@ mod tests {
     }
 
     fn modify(state: &mut State, body: Value) -> ApiResult<Value> {
-        let req: ModifyHostsCertificateRequest = serde_json::from_value(body).map_err(|e| ApiError::from_body_error(&e))?;
+        let req: ModifyHostsCertificateRequest =
+            serde_json::from_value(body).map_err(|e| ApiError::from_body_error(&e))?;
         modify_hosts_certificate(state, "100", req, NOW)
     }
 
@@ -498,7 +652,10 @@ mod tests {
         assert_eq!(cert["List"][0]["CertId"], "svr");
         assert_eq!(cert["List"][0]["Status"], "processing");
         let later = describe(&s, filter, NOW + 1000);
-        assert_eq!(later["AccelerationDomains"][0]["Certificate"]["List"][0]["Status"], "deployed");
+        assert_eq!(
+            later["AccelerationDomains"][0]["Certificate"]["List"][0]["Status"],
+            "deployed"
+        );
     }
 
     #[test]
@@ -509,40 +666,145 @@ mod tests {
         let config = &s.domains[&("zone-1".into(), "abc.test.com".into())].config;
         assert_eq!(config.mode, "sslcert");
         assert_eq!(config.server_cert_ids, ["svr"]);
-        assert_eq!(config.client_mtls, MutualTls { enabled: true, cert_ids: vec!["ca".into()] });
+        assert_eq!(
+            config.client_mtls,
+            MutualTls {
+                enabled: true,
+                cert_ids: vec!["ca".into()]
+            }
+        );
     }
 
     #[test]
     fn documented_errors() {
         let mut s = state();
         let ssl = |hosts: Value, cert: &str| json!({"ZoneId": "zone-1", "Hosts": hosts, "Mode": "sslcert", "ServerCertInfo": [{"CertId": cert}]});
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-x", "Hosts": ["a"], "Mode": "eofreecert"})), "ResourceUnavailable.ZoneNotFound");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-other", "Hosts": ["o.com"], "Mode": "eofreecert"})), "ResourceUnavailable.ZoneNotFound");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["nope.test.com"], "Mode": "eofreecert"})), "ResourceUnavailable.HostNotFound");
-        assert_eq!(error_code(&mut s, ssl(json!(["abc.test.com"]), "missing")), "ResourceUnavailable.CertNotFound");
-        assert_eq!(error_code(&mut s, ssl(json!(["abc.test.com"]), "foreign")), "ResourceUnavailable.CertNotFound");
-        assert_eq!(error_code(&mut s, ssl(json!(["abc.test.com", "www.test.com"]), "narrow")), "InvalidParameter.CertNotMatchDomain");
-        assert_eq!(error_code(&mut s, ssl(json!(["abc.test.com"]), "old")), "FailedOperation.CertificateHasExpired");
-        assert_eq!(error_code(&mut s, ssl(json!(["abc.test.com"]), "short")), "InvalidParameter.CertTooShortKeySize");
-        assert_eq!(error_code(&mut s, ssl(json!(["abc.test.com"]), "ca")), "InvalidParameter.InvalidCertInfo");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Mode": "sslcert"})), "InvalidParameter.InvalidCertInfo");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Mode": "custom"})), "InvalidParameter");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Mode": "disable"})), "MissingParameter");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": [], "Mode": "disable"})), "MissingParameter");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "ClientCertInfo": {"Switch": "on", "CertInfos": [{"CertId": "svr"}]}})), "InvalidParameterValue.CertificateVerifyClientMustCa");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "ClientCertInfo": {"Switch": "on"}})), "InvalidParameterValue.CertificateVerifyClientNeedCert");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "UpstreamCertInfo": {"UpstreamMutualTLS": {"Switch": "on", "CertInfos": [{"CertId": "ca"}]}}})), "InvalidParameterValue.CertificateVerifyUpstreamClientMustSVR");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-cname", "Hosts": ["*.c.com"], "Mode": "eofreecert"})), "InvalidParameter.CnameWildHostNotAllowApplyCertificate");
-        assert_eq!(error_code(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Bogus": 1})), "UnknownParameter");
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-x", "Hosts": ["a"], "Mode": "eofreecert"})
+            ),
+            "ResourceUnavailable.ZoneNotFound"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-other", "Hosts": ["o.com"], "Mode": "eofreecert"})
+            ),
+            "ResourceUnavailable.ZoneNotFound"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["nope.test.com"], "Mode": "eofreecert"})
+            ),
+            "ResourceUnavailable.HostNotFound"
+        );
+        assert_eq!(
+            error_code(&mut s, ssl(json!(["abc.test.com"]), "missing")),
+            "ResourceUnavailable.CertNotFound"
+        );
+        assert_eq!(
+            error_code(&mut s, ssl(json!(["abc.test.com"]), "foreign")),
+            "ResourceUnavailable.CertNotFound"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                ssl(json!(["abc.test.com", "www.test.com"]), "narrow")
+            ),
+            "InvalidParameter.CertNotMatchDomain"
+        );
+        assert_eq!(
+            error_code(&mut s, ssl(json!(["abc.test.com"]), "old")),
+            "FailedOperation.CertificateHasExpired"
+        );
+        assert_eq!(
+            error_code(&mut s, ssl(json!(["abc.test.com"]), "short")),
+            "InvalidParameter.CertTooShortKeySize"
+        );
+        assert_eq!(
+            error_code(&mut s, ssl(json!(["abc.test.com"]), "ca")),
+            "InvalidParameter.InvalidCertInfo"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Mode": "sslcert"})
+            ),
+            "InvalidParameter.InvalidCertInfo"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Mode": "custom"})
+            ),
+            "InvalidParameter"
+        );
+        assert_eq!(
+            error_code(&mut s, json!({"ZoneId": "zone-1", "Mode": "disable"})),
+            "MissingParameter"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": [], "Mode": "disable"})
+            ),
+            "MissingParameter"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "ClientCertInfo": {"Switch": "on", "CertInfos": [{"CertId": "svr"}]}})
+            ),
+            "InvalidParameterValue.CertificateVerifyClientMustCa"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "ClientCertInfo": {"Switch": "on"}})
+            ),
+            "InvalidParameterValue.CertificateVerifyClientNeedCert"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "UpstreamCertInfo": {"UpstreamMutualTLS": {"Switch": "on", "CertInfos": [{"CertId": "ca"}]}}})
+            ),
+            "InvalidParameterValue.CertificateVerifyUpstreamClientMustSVR"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-cname", "Hosts": ["*.c.com"], "Mode": "eofreecert"})
+            ),
+            "InvalidParameter.CnameWildHostNotAllowApplyCertificate"
+        );
+        assert_eq!(
+            error_code(
+                &mut s,
+                json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Bogus": 1})
+            ),
+            "UnknownParameter"
+        );
         // Nothing above changed any host.
-        assert!(s.domains.values().all(|d| d.config == HostCertConfig::default()));
+        assert!(
+            s.domains
+                .values()
+                .all(|d| d.config == HostCertConfig::default())
+        );
     }
 
     #[test]
     fn wildcard_hosts_and_certificates() {
         let mut s = state();
         modify(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["*.test.com", "abc.test.com"], "Mode": "sslcert", "ServerCertInfo": [{"CertId": "svr"}]})).unwrap();
-        assert_eq!(s.domains[&("zone-1".into(), "*.test.com".into())].config.mode, "sslcert");
+        assert_eq!(
+            s.domains[&("zone-1".into(), "*.test.com".into())]
+                .config
+                .mode,
+            "sslcert"
+        );
     }
 
     #[test]
@@ -550,26 +812,66 @@ mod tests {
         let s = state();
         let all = describe(&s, json!({"ZoneId": "zone-1", "Limit": 2}), NOW);
         assert_eq!(all["TotalCount"], 3);
-        let names: Vec<_> = all["AccelerationDomains"].as_array().unwrap().iter().map(|d| d["DomainName"].clone()).collect();
+        let names: Vec<_> = all["AccelerationDomains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["DomainName"].clone())
+            .collect();
         assert_eq!(names, [json!("*.test.com"), json!("abc.test.com")]);
-        let second = describe(&s, json!({"ZoneId": "zone-1", "Limit": 2, "Offset": 2}), NOW);
-        assert_eq!(second["AccelerationDomains"][0]["DomainName"], "www.test.com");
-        let fuzzy = describe(&s, json!({"ZoneId": "zone-1", "Filters": [{"Name": "domain-name", "Values": ["www"], "Fuzzy": true}]}), NOW);
+        let second = describe(
+            &s,
+            json!({"ZoneId": "zone-1", "Limit": 2, "Offset": 2}),
+            NOW,
+        );
+        assert_eq!(
+            second["AccelerationDomains"][0]["DomainName"],
+            "www.test.com"
+        );
+        let fuzzy = describe(
+            &s,
+            json!({"ZoneId": "zone-1", "Filters": [{"Name": "domain-name", "Values": ["www"], "Fuzzy": true}]}),
+            NOW,
+        );
         assert_eq!(fuzzy["TotalCount"], 1);
         assert!(fuzzy["AccelerationDomains"][0]["Certificate"]["List"].is_null());
-        let req: DescribeAccelerationDomainsRequest = serde_json::from_value(json!({"ZoneId": "zone-1", "Limit": 201})).unwrap();
-        assert_eq!(describe_acceleration_domains(&s, "100", req, NOW).unwrap_err().code, "InvalidParameter");
+        let req: DescribeAccelerationDomainsRequest =
+            serde_json::from_value(json!({"ZoneId": "zone-1", "Limit": 201})).unwrap();
+        assert_eq!(
+            describe_acceleration_domains(&s, "100", req, NOW)
+                .unwrap_err()
+                .code,
+            "InvalidParameter"
+        );
         let values: Vec<String> = (0..21).map(|i| format!("h{i}")).collect();
-        let req: DescribeAccelerationDomainsRequest = serde_json::from_value(json!({"ZoneId": "zone-1", "Filters": [{"Name": "domain-name", "Values": values}]})).unwrap();
-        assert_eq!(describe_acceleration_domains(&s, "100", req, NOW).unwrap_err().code, "InvalidParameter");
+        let req: DescribeAccelerationDomainsRequest = serde_json::from_value(
+            json!({"ZoneId": "zone-1", "Filters": [{"Name": "domain-name", "Values": values}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            describe_acceleration_domains(&s, "100", req, NOW)
+                .unwrap_err()
+                .code,
+            "InvalidParameter"
+        );
     }
 
     #[test]
     fn failing_hosts_end_failed() {
         let mut s = state();
-        s.domains.get_mut(&("zone-1".into(), "abc.test.com".into())).unwrap().fail_deploy = true;
+        s.domains
+            .get_mut(&("zone-1".into(), "abc.test.com".into()))
+            .unwrap()
+            .fail_deploy = true;
         modify(&mut s, json!({"ZoneId": "zone-1", "Hosts": ["abc.test.com"], "Mode": "sslcert", "ServerCertInfo": [{"CertId": "svr"}]})).unwrap();
-        let out = describe(&s, json!({"ZoneId": "zone-1", "Filters": [{"Name": "domain-name", "Values": ["abc.test.com"]}]}), NOW + 5000);
-        assert_eq!(out["AccelerationDomains"][0]["Certificate"]["List"][0]["Status"], "failed");
+        let out = describe(
+            &s,
+            json!({"ZoneId": "zone-1", "Filters": [{"Name": "domain-name", "Values": ["abc.test.com"]}]}),
+            NOW + 5000,
+        );
+        assert_eq!(
+            out["AccelerationDomains"][0]["Certificate"]["List"][0]["Status"],
+            "failed"
+        );
     }
 }

@@ -10,19 +10,38 @@ const SECRET_KEY: &str = "demo-secret-key-not-a-real-credential";
 const ZONE: &str = "zone-2fgd17m17xw";
 
 async fn emulator(deploy_delay_ms: u64) -> Emulator {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/demo.json")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/demo.json")).unwrap();
     let seed: Seed = serde_json::from_str(&text).unwrap();
     let mut state = State::from_seed(&seed).unwrap();
     state.settings.deploy_delay_ms = deploy_delay_ms;
-    Emulator::start("127.0.0.1:0".parse().unwrap(), state).await.unwrap()
+    Emulator::start("127.0.0.1:0".parse().unwrap(), state)
+        .await
+        .unwrap()
 }
 
 /// A signed call the way Tencent's SDKs make it; returns the HTTP status and body.
-async fn call_at(emu: &Emulator, service: &str, version: &str, action: &str, body: &Value, key: &str, timestamp: i64) -> reqwest::Result<(u16, String)> {
+async fn call_at(
+    emu: &Emulator,
+    service: &str,
+    version: &str,
+    action: &str,
+    body: &Value,
+    key: &str,
+    timestamp: i64,
+) -> reqwest::Result<(u16, String)> {
     let payload = body.to_string();
     let host = format!("{service}.tencentcloudapi.com");
-    let signed = [("content-type", "application/json"), ("host", host.as_str())];
-    let input = SigningInput { service, timestamp, headers: &signed, payload: payload.as_bytes() };
+    let signed = [
+        ("content-type", "application/json"),
+        ("host", host.as_str()),
+    ];
+    let input = SigningInput {
+        service,
+        timestamp,
+        headers: &signed,
+        payload: payload.as_bytes(),
+    };
     let response = reqwest::Client::new()
         .post(emu.url())
         .header("Host", &host)
@@ -30,7 +49,10 @@ async fn call_at(emu: &Emulator, service: &str, version: &str, action: &str, bod
         .header("X-TC-Action", action)
         .header("X-TC-Version", version)
         .header("X-TC-Timestamp", timestamp.to_string())
-        .header("Authorization", authorize(SECRET_ID, key, &input).to_header_value())
+        .header(
+            "Authorization",
+            authorize(SECRET_ID, key, &input).to_header_value(),
+        )
         .body(payload)
         .send()
         .await?;
@@ -42,7 +64,9 @@ fn now() -> i64 {
 }
 
 async fn teo(emu: &Emulator, action: &str, body: Value) -> Value {
-    let (status, text) = call_at(emu, "teo", "2022-09-01", action, &body, SECRET_KEY, now()).await.unwrap();
+    let (status, text) = call_at(emu, "teo", "2022-09-01", action, &body, SECRET_KEY, now())
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{text}");
     serde_json::from_str(&text).unwrap()
 }
@@ -52,7 +76,9 @@ fn error_code(response: &Value) -> &str {
 }
 
 fn assert_request_id(response: &Value) {
-    let id = response["Response"]["RequestId"].as_str().expect("RequestId");
+    let id = response["Response"]["RequestId"]
+        .as_str()
+        .expect("RequestId");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
 
@@ -62,12 +88,21 @@ async fn admin(emu: &Emulator, method: reqwest::Method, path: &str, body: Option
         request = request.json(&body);
     }
     let response = request.send().await.unwrap();
-    assert!(response.status().is_success(), "admin {path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "admin {path}: {}",
+        response.status()
+    );
     response.json().await.unwrap()
 }
 
 async fn describe_host(emu: &Emulator, host: &str) -> Value {
-    let out = teo(emu, "DescribeAccelerationDomains", json!({"ZoneId": ZONE, "Filters": [{"Name": "domain-name", "Values": [host]}]})).await;
+    let out = teo(
+        emu,
+        "DescribeAccelerationDomains",
+        json!({"ZoneId": ZONE, "Filters": [{"Name": "domain-name", "Values": [host]}]}),
+    )
+    .await;
     assert_eq!(out["Response"]["TotalCount"], 1, "{out}");
     out["Response"]["AccelerationDomains"][0]["Certificate"].clone()
 }
@@ -105,7 +140,10 @@ async fn seed_document_examples() {
 async fn deployment_moves_from_processing_to_deployed() {
     let emu = emulator(300).await;
     teo(&emu, "ModifyHostsCertificate", json!({"ZoneId": ZONE, "Hosts": ["www.test.com"], "Mode": "sslcert", "ServerCertInfo": [{"CertId": "cert-244ffgv7m17xw"}]})).await;
-    assert_eq!(describe_host(&emu, "www.test.com").await["List"][0]["Status"], "processing");
+    assert_eq!(
+        describe_host(&emu, "www.test.com").await["List"][0]["Status"],
+        "processing"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let cert = describe_host(&emu, "www.test.com").await;
     assert_eq!(cert["List"][0]["Status"], "deployed");
@@ -117,31 +155,88 @@ async fn signature_errors_in_tencent_shape() {
     let emu = emulator(0).await;
     let body = json!({"ZoneId": ZONE});
     let cases = [
-        ("wrong key", "wrong-key", now(), "AuthFailure.SignatureFailure"),
-        ("stale timestamp", SECRET_KEY, now() - 600, "AuthFailure.SignatureExpire"),
+        (
+            "wrong key",
+            "wrong-key",
+            now(),
+            "AuthFailure.SignatureFailure",
+        ),
+        (
+            "stale timestamp",
+            SECRET_KEY,
+            now() - 600,
+            "AuthFailure.SignatureExpire",
+        ),
     ];
     for (what, key, timestamp, code) in cases {
-        let (status, text) = call_at(&emu, "teo", "2022-09-01", "DescribeAccelerationDomains", &body, key, timestamp).await.unwrap();
+        let (status, text) = call_at(
+            &emu,
+            "teo",
+            "2022-09-01",
+            "DescribeAccelerationDomains",
+            &body,
+            key,
+            timestamp,
+        )
+        .await
+        .unwrap();
         let out: Value = serde_json::from_str(&text).unwrap();
         assert_eq!((status, error_code(&out)), (200, code), "{what}: {text}");
-        assert!(out["Response"]["Error"]["Message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            out["Response"]["Error"]["Message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
         assert_request_id(&out);
     }
-    let (_, text) = call_at(&emu, "teo", "2099-01-01", "DescribeAccelerationDomains", &body, SECRET_KEY, now()).await.unwrap();
+    let (_, text) = call_at(
+        &emu,
+        "teo",
+        "2099-01-01",
+        "DescribeAccelerationDomains",
+        &body,
+        SECRET_KEY,
+        now(),
+    )
+    .await
+    .unwrap();
     assert!(text.contains("InvalidAction"), "{text}");
-    let (_, text) = call_at(&emu, "teo", "2022-09-01", "NoSuchAction", &body, SECRET_KEY, now()).await.unwrap();
+    let (_, text) = call_at(
+        &emu,
+        "teo",
+        "2022-09-01",
+        "NoSuchAction",
+        &body,
+        SECRET_KEY,
+        now(),
+    )
+    .await
+    .unwrap();
     assert!(text.contains("InvalidAction"), "{text}");
 }
 
 #[tokio::test]
 async fn rate_limit_per_account_and_action() {
     let emu = emulator(0).await;
-    admin(&emu, reqwest::Method::PUT, "settings", Some(json!({"teoRateLimit": 5, "sslRateLimit": 5, "deployDelayMs": 0}))).await;
+    admin(
+        &emu,
+        reqwest::Method::PUT,
+        "settings",
+        Some(json!({"teoRateLimit": 5, "sslRateLimit": 5, "deployDelayMs": 0})),
+    )
+    .await;
     let calls = (0..25).map(|_| teo(&emu, "DescribeAccelerationDomains", json!({"ZoneId": ZONE})));
     let results = futures::future::join_all(calls).await;
-    let limited = results.iter().filter(|r| error_code(r) == "LimitExceeded.RateLimitExceeded").count();
+    let limited = results
+        .iter()
+        .filter(|r| error_code(r) == "LimitExceeded.RateLimitExceeded")
+        .count();
     let ok = results.iter().filter(|r| error_code(r).is_empty()).count();
-    assert_eq!(ok + limited, 25, "every answer is a success or the rate-limit code");
+    assert_eq!(
+        ok + limited,
+        25,
+        "every answer is a success or the rate-limit code"
+    );
     assert!(ok >= 5 && limited > 0, "ok={ok} limited={limited}");
 }
 
@@ -150,37 +245,110 @@ async fn injected_faults() {
     let emu = emulator(0).await;
     let modify = json!({"ZoneId": ZONE, "Hosts": ["api.test.com"], "Mode": "eofreecert"});
 
-    admin(&emu, reqwest::Method::PUT, "faults", Some(json!({"ModifyHostsCertificate": {"http503": 1.0}}))).await;
-    let (status, text) = call_at(&emu, "teo", "2022-09-01", "ModifyHostsCertificate", &modify, SECRET_KEY, now()).await.unwrap();
+    admin(
+        &emu,
+        reqwest::Method::PUT,
+        "faults",
+        Some(json!({"ModifyHostsCertificate": {"http503": 1.0}})),
+    )
+    .await;
+    let (status, text) = call_at(
+        &emu,
+        "teo",
+        "2022-09-01",
+        "ModifyHostsCertificate",
+        &modify,
+        SECRET_KEY,
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 503);
     assert!(text.contains("<html>"));
-    assert_eq!(describe_host(&emu, "api.test.com").await["Mode"], "disable", "a 503 changes nothing");
+    assert_eq!(
+        describe_host(&emu, "api.test.com").await["Mode"],
+        "disable",
+        "a 503 changes nothing"
+    );
 
-    admin(&emu, reqwest::Method::PUT, "faults", Some(json!({"ModifyHostsCertificate": {"actionInProgress": 1.0}}))).await;
+    admin(
+        &emu,
+        reqwest::Method::PUT,
+        "faults",
+        Some(json!({"ModifyHostsCertificate": {"actionInProgress": 1.0}})),
+    )
+    .await;
     let out = teo(&emu, "ModifyHostsCertificate", modify.clone()).await;
     assert_eq!(error_code(&out), "InvalidParameter.ActionInProgress");
 
-    admin(&emu, reqwest::Method::PUT, "faults", Some(json!({"ModifyHostsCertificate": {"drop": 1.0}}))).await;
-    let dropped = call_at(&emu, "teo", "2022-09-01", "ModifyHostsCertificate", &modify, SECRET_KEY, now()).await;
+    admin(
+        &emu,
+        reqwest::Method::PUT,
+        "faults",
+        Some(json!({"ModifyHostsCertificate": {"drop": 1.0}})),
+    )
+    .await;
+    let dropped = call_at(
+        &emu,
+        "teo",
+        "2022-09-01",
+        "ModifyHostsCertificate",
+        &modify,
+        SECRET_KEY,
+        now(),
+    )
+    .await;
     assert!(dropped.is_err(), "the connection closes without an answer");
-    assert_eq!(describe_host(&emu, "api.test.com").await["Mode"], "eofreecert", "but the change took effect");
+    assert_eq!(
+        describe_host(&emu, "api.test.com").await["Mode"],
+        "eofreecert",
+        "but the change took effect"
+    );
 
     let counters = admin(&emu, reqwest::Method::GET, "counters", None).await;
     assert_eq!(counters["ModifyHostsCertificate"]["HTTP 503"], 1);
-    assert_eq!(counters["ModifyHostsCertificate"]["InvalidParameter.ActionInProgress"], 1);
+    assert_eq!(
+        counters["ModifyHostsCertificate"]["InvalidParameter.ActionInProgress"],
+        1
+    );
     assert_eq!(counters["ModifyHostsCertificate"]["Dropped (Success)"], 1);
 }
 
 #[tokio::test]
 async fn admin_drift_and_call_log() {
     let emu = emulator(0).await;
-    admin(&emu, reqwest::Method::POST, "modify", Some(json!({"ZoneId": ZONE, "Hosts": ["abc.test.com"], "Mode": "eofreecert"}))).await;
-    assert_eq!(describe_host(&emu, "abc.test.com").await["Mode"], "eofreecert");
-    let calls = admin(&emu, reqwest::Method::GET, "calls?action=DescribeAccelerationDomains", None).await;
-    assert_eq!(calls.as_array().unwrap().len(), 1, "admin changes are not API calls");
+    admin(
+        &emu,
+        reqwest::Method::POST,
+        "modify",
+        Some(json!({"ZoneId": ZONE, "Hosts": ["abc.test.com"], "Mode": "eofreecert"})),
+    )
+    .await;
+    assert_eq!(
+        describe_host(&emu, "abc.test.com").await["Mode"],
+        "eofreecert"
+    );
+    let calls = admin(
+        &emu,
+        reqwest::Method::GET,
+        "calls?action=DescribeAccelerationDomains",
+        None,
+    )
+    .await;
+    assert_eq!(
+        calls.as_array().unwrap().len(),
+        1,
+        "admin changes are not API calls"
+    );
     assert_eq!(calls[0]["uin"], "100000000001");
     admin(&emu, reqwest::Method::DELETE, "calls", None).await;
     assert!(emu.calls().is_empty());
     let state = admin(&emu, reqwest::Method::GET, "state", None).await;
-    assert!(state["domains"].as_array().unwrap().iter().any(|d| d["name"] == "abc.test.com" && d["config"]["mode"] == "eofreecert"));
+    assert!(
+        state["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "abc.test.com" && d["config"]["mode"] == "eofreecert")
+    );
 }

@@ -100,7 +100,11 @@ fn canonical_headers(headers: &[(&str, &str)]) -> (String, String) {
         .collect();
     lower.sort();
     let lines = lower.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let names = lower.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    let names = lower
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join(";");
     (lines, names)
 }
 
@@ -144,7 +148,11 @@ pub fn authorize(secret_id: &str, secret_key: &str, input: &SigningInput<'_>) ->
 
 /// Compares two hex signatures in time independent of where they differ.
 pub fn signatures_equal(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[cfg(test)]
@@ -204,16 +212,31 @@ mod tests {
             ("HOST", "cvm.tencentcloudapi.com"),
             ("content-type", " application/json; charset=utf-8 "),
         ];
-        let input = SigningInput { headers: &shuffled, ..example() };
-        assert_eq!(signature(SECRET_KEY, &input), signature(SECRET_KEY, &example()));
+        let input = SigningInput {
+            headers: &shuffled,
+            ..example()
+        };
+        assert_eq!(
+            signature(SECRET_KEY, &input),
+            signature(SECRET_KEY, &example())
+        );
     }
 
     #[test]
     fn any_change_to_signed_content_changes_the_signature() {
         let base = signature(SECRET_KEY, &example());
-        let later = SigningInput { timestamp: 1551113066, ..example() };
-        let other_service = SigningInput { service: "teo", ..example() };
-        let other_body = SigningInput { payload: b"{}", ..example() };
+        let later = SigningInput {
+            timestamp: 1551113066,
+            ..example()
+        };
+        let other_service = SigningInput {
+            service: "teo",
+            ..example()
+        };
+        let other_body = SigningInput {
+            payload: b"{}",
+            ..example()
+        };
         for changed in [later, other_service, other_body] {
             assert_ne!(signature(SECRET_KEY, &changed), base);
         }
