@@ -8,5 +8,5 @@ SDK_REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 
 .PHONY: test-sdk
 test-sdk:
-	cd "$(SDK_REPO)" && cargo build -q -p teo-emulator
+	cd "$(SDK_REPO)" && cargo build -q --locked -p teo-emulator
 	cd "$(SDK_REPO)" && venv="$$(tests/sdk/venv.sh)" && "$$venv/bin/python" -m pytest -q tests/sdk

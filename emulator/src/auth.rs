@@ -190,112 +190,120 @@ mod tests {
         headers
     }
 
-    fn code(result: ApiResult<Caller>) -> String {
-        result.unwrap_err().code
+    /// The error code for a request signed by `secret_id`/`key` at `ts` with `token`,
+    /// whose body arrives as `body`, checked as `service` at time `now`.
+    struct Case {
+        what: &'static str,
+        secret_id: &'static str,
+        key: &'static str,
+        ts: i64,
+        token: Option<&'static str>,
+        body: &'static [u8],
+        service: &'static str,
+        now: Millis,
+        expected: &'static str,
+    }
+
+    const OK: Case = Case {
+        what: "",
+        secret_id: "AKIDuser",
+        key: "key",
+        ts: NOW / 1000,
+        token: None,
+        body: b"{}",
+        service: "teo",
+        now: NOW,
+        expected: "",
+    };
+
+    fn run(case: &Case) -> ApiResult<Caller> {
+        let headers = signed(case.secret_id, case.key, case.ts, b"{}", case.token);
+        authenticate(&state(), &headers, case.body, case.service, case.now)
     }
 
     #[test]
     fn accepts_a_correct_signature() {
-        let headers = signed("AKIDuser", "key", NOW / 1000, b"{}", None);
-        let caller = authenticate(&state(), &headers, b"{}", "teo", NOW).unwrap();
         assert_eq!(
-            caller,
+            run(&OK).unwrap(),
             Caller {
                 secret_id: "AKIDuser".into(),
                 uin: "100".into()
             }
         );
+        let temp = Case {
+            secret_id: "AKIDtemp",
+            key: "tmpkey",
+            token: Some("tok"),
+            ..OK
+        };
+        assert_eq!(run(&temp).unwrap().uin, "200");
     }
 
     #[test]
     fn rejects_what_tencent_rejects() {
-        let s = state();
-        let ts = NOW / 1000;
+        let temp = Case {
+            secret_id: "AKIDtemp",
+            key: "tmpkey",
+            token: Some("tok"),
+            ..OK
+        };
+        let cases = [
+            Case {
+                what: "wrong key",
+                key: "wrong",
+                expected: "AuthFailure.SignatureFailure",
+                ..OK
+            },
+            Case {
+                what: "body changed",
+                body: b"{\"x\":1}",
+                expected: "AuthFailure.SignatureFailure",
+                ..OK
+            },
+            Case {
+                what: "unknown id",
+                secret_id: "AKIDnobody",
+                expected: "AuthFailure.SecretIdNotFound",
+                ..OK
+            },
+            Case {
+                what: "stale",
+                ts: NOW / 1000 - 301,
+                expected: "AuthFailure.SignatureExpire",
+                ..OK
+            },
+            Case {
+                what: "other service",
+                service: "ssl",
+                expected: "AuthFailure.InvalidAuthorization",
+                ..OK
+            },
+            Case {
+                what: "wrong token",
+                token: Some("bad"),
+                expected: "AuthFailure.TokenFailure",
+                ..temp
+            },
+            Case {
+                what: "no token",
+                token: None,
+                expected: "AuthFailure.TokenFailure",
+                ..temp
+            },
+            Case {
+                what: "expired",
+                now: NOW + 1000,
+                expected: "AuthFailure.TokenFailure",
+                ..temp
+            },
+        ];
+        for case in &cases {
+            assert_eq!(run(case).unwrap_err().code, case.expected, "{}", case.what);
+        }
+        let unsigned = authenticate(&state(), &HeaderMap::new(), b"{}", "teo", NOW);
         assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDuser", "wrong", ts, b"{}", None),
-                b"{}",
-                "teo",
-                NOW
-            )),
-            "AuthFailure.SignatureFailure"
-        );
-        assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDuser", "key", ts, b"{}", None),
-                b"{\"x\":1}",
-                "teo",
-                NOW
-            )),
-            "AuthFailure.SignatureFailure"
-        );
-        assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDnobody", "key", ts, b"{}", None),
-                b"{}",
-                "teo",
-                NOW
-            )),
-            "AuthFailure.SecretIdNotFound"
-        );
-        assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDuser", "key", ts - 301, b"{}", None),
-                b"{}",
-                "teo",
-                NOW
-            )),
-            "AuthFailure.SignatureExpire"
-        );
-        assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDuser", "key", ts, b"{}", None),
-                b"{}",
-                "ssl",
-                NOW
-            )),
+            unsigned.unwrap_err().code,
             "AuthFailure.InvalidAuthorization"
-        );
-        assert_eq!(
-            code(authenticate(&s, &HeaderMap::new(), b"{}", "teo", NOW)),
-            "AuthFailure.InvalidAuthorization"
-        );
-    }
-
-    #[test]
-    fn temporary_credentials_need_their_token_until_expiry() {
-        let s = state();
-        let ts = NOW / 1000;
-        let ok = signed("AKIDtemp", "tmpkey", ts, b"{}", Some("tok"));
-        assert_eq!(authenticate(&s, &ok, b"{}", "teo", NOW).unwrap().uin, "200");
-        assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDtemp", "tmpkey", ts, b"{}", Some("bad")),
-                b"{}",
-                "teo",
-                NOW
-            )),
-            "AuthFailure.TokenFailure"
-        );
-        assert_eq!(
-            code(authenticate(
-                &s,
-                &signed("AKIDtemp", "tmpkey", ts, b"{}", None),
-                b"{}",
-                "teo",
-                NOW
-            )),
-            "AuthFailure.TokenFailure"
-        );
-        assert_eq!(
-            code(authenticate(&s, &ok, b"{}", "teo", NOW + 1000)),
-            "AuthFailure.TokenFailure"
         );
     }
 }

@@ -414,7 +414,7 @@ fn html_error(status: u16) -> HttpResponse {
 /// Admin endpoint:
 /// - `GET  /admin/health`
 /// - `GET  /admin/state`: the whole state as JSON
-/// - `PUT  /admin/state`: replace the state with a seed document
+/// - `PUT  /admin/state`: replace the state (settings included) with a seed document
 /// - `POST /admin/seed`: add to the state from a seed document
 /// - `PUT  /admin/settings`: replace the settings
 /// - `PUT  /admin/faults`: replace the fault configuration
@@ -458,6 +458,9 @@ fn admin_result(
         ("PUT", "state") => {
             let seed: Seed = json_body(body)?;
             *lock(&shared.state) = State::from_seed(&seed).map_err(bad_request)?;
+            // A new world starts with fresh rate-limit windows; the call log stays
+            // until `DELETE /admin/calls`, so a test can still read what came before.
+            *lock(&shared.limiter) = RateLimiter::default();
             Ok(json!({ "ok": true }))
         }
         ("POST", "seed") => {

@@ -189,30 +189,15 @@ async fn signature_errors_in_tencent_shape() {
         );
         assert_request_id(&out);
     }
-    let (_, text) = call_at(
-        &emu,
-        "teo",
-        "2099-01-01",
-        "DescribeAccelerationDomains",
-        &body,
-        SECRET_KEY,
-        now(),
-    )
-    .await
-    .unwrap();
-    assert!(text.contains("InvalidAction"), "{text}");
-    let (_, text) = call_at(
-        &emu,
-        "teo",
-        "2022-09-01",
-        "NoSuchAction",
-        &body,
-        SECRET_KEY,
-        now(),
-    )
-    .await
-    .unwrap();
-    assert!(text.contains("InvalidAction"), "{text}");
+    for (version, action) in [
+        ("2099-01-01", "DescribeAccelerationDomains"),
+        ("2022-09-01", "NoSuchAction"),
+    ] {
+        let (_, text) = call_at(&emu, "teo", version, action, &body, SECRET_KEY, now())
+            .await
+            .unwrap();
+        assert!(text.contains("InvalidAction"), "{version} {action}: {text}");
+    }
 }
 
 #[tokio::test]

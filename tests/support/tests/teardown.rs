@@ -74,6 +74,20 @@ fn assert_gone(pids: &[u32], what: &str) {
     );
 }
 
+/// Runs `testbed down --dir state` and asserts that it succeeded.
+fn testbed_down(state: &Path) {
+    let down = Command::new(TESTBED)
+        .args(["down", "--dir"])
+        .arg(state)
+        .output()
+        .expect("run testbed down");
+    assert!(
+        down.status.success(),
+        "testbed down failed: {}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}
+
 #[test]
 fn sigkilled_supervisor_takes_etcd_and_apiserver_with_it() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -100,16 +114,7 @@ fn down_stops_everything_and_keeps_logs_and_foreign_files() {
 
     let mut supervisor = Supervisor::start(dir.path());
     let pids = supervisor.pids();
-    let down = Command::new(TESTBED)
-        .args(["down", "--dir"])
-        .arg(&state)
-        .output()
-        .expect("run testbed down");
-    assert!(
-        down.status.success(),
-        "testbed down failed: {}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    testbed_down(&state);
     let status = supervisor.child.wait().expect("reap the supervisor");
     assert!(
         status.success(),
@@ -139,12 +144,7 @@ fn down_stops_everything_and_keeps_logs_and_foreign_files() {
     }
 
     // A second down finds nothing to do and says so without failing.
-    let again = Command::new(TESTBED)
-        .args(["down", "--dir"])
-        .arg(&state)
-        .output()
-        .expect("run testbed down again");
-    assert!(again.status.success());
+    testbed_down(&state);
 }
 
 #[test]
@@ -194,16 +194,7 @@ fn detached_up_is_usable_at_once_and_down_stops_it() {
         .trim()
         .parse()
         .expect("parse testbed.pid");
-    let down = Command::new(TESTBED)
-        .args(["down", "--dir"])
-        .arg(&state)
-        .output()
-        .expect("run testbed down");
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    testbed_down(&state);
     assert_gone(
         &[supervisor, pids.etcd, pids.apiserver],
         "after testbed down of a detached supervisor",
