@@ -1,3 +1,4 @@
 //! Tencent Cloud API client. Knows nothing of Kubernetes.
 
+pub mod error;
 pub mod sign;
