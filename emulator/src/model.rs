@@ -14,11 +14,26 @@ pub fn now_millis() -> Millis {
     jiff::Timestamp::now().as_millisecond()
 }
 
-pub fn rfc3339(millis: Millis) -> String {
+/// Formats a UTC time with a `strftime` pattern; out-of-range times print as the epoch.
+pub fn format_millis(millis: Millis, pattern: &str) -> String {
     jiff::Timestamp::from_millisecond(millis)
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .strftime(pattern)
         .to_string()
+}
+
+pub fn rfc3339(millis: Millis) -> String {
+    format_millis(millis, "%Y-%m-%dT%H:%M:%SZ")
+}
+
+/// Random letters and digits, for generated ids, keys and tokens.
+pub fn random_alphanumeric(len: usize) -> String {
+    use rand::Rng;
+    rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// The seed document (JSON) that a state is built from. Every list may be empty.
@@ -377,6 +392,12 @@ impl State {
             self.settings = settings.clone();
         }
         Ok(())
+    }
+
+    /// The certificate, if it exists and belongs to the account `uin`; callers report
+    /// a miss with their own service's error code.
+    pub fn owned_certificate(&self, uin: &str, cert_id: &str) -> Option<&Certificate> {
+        self.certificates.get(cert_id).filter(|c| c.uin == uin)
     }
 
     /// Whether any host's configuration refers to the certificate.

@@ -325,12 +325,10 @@ async fn api(
             return Err(ApiError::new(code, message));
         }
         let body = parsed
-            .clone()
+            .as_ref()
+            .filter(|body| body.is_object())
             .ok_or_else(|| ApiError::invalid("The request body is not a JSON object."))?;
-        if !body.is_object() {
-            return Err(ApiError::invalid("The request body is not a JSON object."));
-        }
-        dispatch(&mut state, service, &action, caller.as_ref(), &body, now)
+        dispatch(&mut state, service, &action, caller.as_ref(), body, now)
     })();
 
     let response = match result {

@@ -1,15 +1,13 @@
 //! SSL Certificates (`ssl`, 2019-12-05): `UploadCertificate`, `DescribeCertificate`,
 //! `DeleteCertificate`.
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use edgeone_cert_operator::certs::{self, CertError};
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Certificate, Millis, State};
+use crate::model::{Certificate, Millis, State, format_millis, random_alphanumeric};
 
 pub const VERSION: &str = "2019-12-05";
 
@@ -92,11 +90,7 @@ pub fn upload_certificate(
         return Ok(json!({ "CertificateId": "", "RepeatCertId": existing.cert_id }));
     }
     let cert_id = loop {
-        let id: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(8)
-            .map(char::from)
-            .collect();
+        let id = random_alphanumeric(8);
         if !state.certificates.contains_key(&id) {
             break id;
         }
@@ -132,24 +126,17 @@ fn caller_certificate<'a>(
     uin: &str,
     cert_id: &str,
 ) -> ApiResult<&'a Certificate> {
-    state
-        .certificates
-        .get(cert_id)
-        .filter(|c| c.uin == uin)
-        .ok_or_else(|| {
-            ApiError::new(
-                "FailedOperation.CertificateNotFound",
-                format!("The certificate `{cert_id}` does not exist."),
-            )
-        })
+    state.owned_certificate(uin, cert_id).ok_or_else(|| {
+        ApiError::new(
+            "FailedOperation.CertificateNotFound",
+            format!("The certificate `{cert_id}` does not exist."),
+        )
+    })
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in GMT+8, the way the SSL service writes times.
 fn ssl_time(millis: Millis) -> String {
-    jiff::Timestamp::from_millisecond(millis + 8 * 3600 * 1000)
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    format_millis(millis + 8 * 3600 * 1000, "%Y-%m-%d %H:%M:%S")
 }
 
 pub fn describe_certificate(

@@ -1,13 +1,11 @@
 //! STS (`sts`, 2018-08-13): `AssumeRoleWithWebIdentity`, the exchange behind TKE pod
 //! identity. The call is unsigned (`Authorization: SKIP`).
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::model::{Millis, State, TempCredential, rfc3339};
+use crate::model::{Millis, State, TempCredential, random_alphanumeric, rfc3339};
 
 pub const VERSION: &str = "2018-08-13";
 const DEFAULT_DURATION: i64 = 7200;
@@ -21,14 +19,6 @@ pub struct AssumeRoleWithWebIdentityRequest {
     role_arn: String,
     role_session_name: String,
     duration_seconds: Option<i64>,
-}
-
-fn random(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }
 
 pub fn assume_role_with_web_identity(
@@ -67,10 +57,10 @@ pub fn assume_role_with_web_identity(
     }
     let uin = provider.uin.clone();
     let expires_at = now + duration * 1000;
-    let secret_id = format!("AKIDtmp{}", random(24));
+    let secret_id = format!("AKIDtmp{}", random_alphanumeric(24));
     let credential = TempCredential {
-        secret_key: random(32),
-        token: random(64),
+        secret_key: random_alphanumeric(32),
+        token: random_alphanumeric(64),
         uin,
         expires_at,
     };

@@ -87,19 +87,15 @@ fn caller_certs<'a>(
 ) -> ApiResult<Vec<&'a Certificate>> {
     refs.iter()
         .map(|r| {
-            let cert = state
-                .certificates
-                .get(&r.cert_id)
-                .filter(|c| c.uin == uin)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        "ResourceUnavailable.CertNotFound",
-                        format!(
-                            "The certificate `{}` does not exist or is not authorized.",
-                            r.cert_id
-                        ),
-                    )
-                })?;
+            let cert = state.owned_certificate(uin, &r.cert_id).ok_or_else(|| {
+                ApiError::new(
+                    "ResourceUnavailable.CertNotFound",
+                    format!(
+                        "The certificate `{}` does not exist or is not authorized.",
+                        r.cert_id
+                    ),
+                )
+            })?;
             check(cert, cert.not_after <= now)?;
             Ok(cert)
         })
