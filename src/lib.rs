@@ -1,5 +1,6 @@
 //! edgeone-cert-operator: keeps Tencent Cloud EdgeOne host certificates equal to
 //! `EdgeOneCertificateBinding` resources.
 
+pub mod api;
 pub mod certs;
 pub mod tencent;
