@@ -1,3 +1,6 @@
+use std::io::Write;
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// Keeps Tencent Cloud EdgeOne host certificates equal to EdgeOneCertificateBinding resources.
@@ -10,12 +13,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print the EdgeOneCertificateBinding CustomResourceDefinition as YAML (for `kubectl apply -f -`).
+    Crd,
     /// Print the version.
     Version,
 }
 
-fn main() {
+fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Version => println!("edgeone-cert-operator {}", env!("CARGO_PKG_VERSION")),
+        Command::Crd => print_crd(),
+        Command::Version => {
+            println!("edgeone-cert-operator {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
     }
+}
+
+fn print_crd() -> ExitCode {
+    let yaml = match edgeone_cert_operator::api::crd_yaml() {
+        Ok(yaml) => yaml,
+        Err(error) => {
+            eprintln!("error: cannot render the CRD as YAML: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(error) = std::io::stdout().lock().write_all(yaml.as_bytes()) {
+        eprintln!("error: cannot write the CRD to standard output: {error}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
