@@ -3,4 +3,6 @@
 
 pub mod api;
 pub mod certs;
+pub mod controller;
+pub mod run;
 pub mod tencent;

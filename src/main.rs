@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator: reconcile EdgeOneCertificateBindings until SIGTERM.
+    Run(Box<edgeone_cert_operator::run::RunArgs>),
     /// Print the EdgeOneCertificateBinding CustomResourceDefinition as YAML (for `kubectl apply -f -`).
     Crd,
     /// Print the version.
@@ -21,10 +23,28 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Run(args) => run(*args),
         Command::Crd => print_crd(),
         Command::Version => {
             println!("edgeone-cert-operator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(args: edgeone_cert_operator::run::RunArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(edgeone_cert_operator::run::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,101 @@
+//! Reconciliation of `EdgeOneCertificateBinding`: resolve → plan → apply → observe → status.
+
+pub mod plan;
+pub mod reconcile;
+pub mod resolve;
+pub mod status;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::EdgeOneCertificateBinding;
+pub use reconcile::{Context, FINALIZER};
+
+/// Reconciles only for changes the operator must act on: the spec (generation), the
+/// start of a deletion, and finalizers. Its own status writes do not come back here.
+fn relevant_change(binding: &EdgeOneCertificateBinding) -> Option<u64> {
+    let generation = predicates::generation(binding)?;
+    let deleting = binding.metadata.deletion_timestamp.is_some() as u64;
+    let finalizers = predicates::finalizers(binding).unwrap_or(0);
+    Some(
+        generation
+            .wrapping_mul(31)
+            .wrapping_add(deleting)
+            .wrapping_mul(31)
+            .wrapping_add(finalizers),
+    )
+}
+
+/// Bindings in the Secret's namespace that take their credentials from it.
+fn bindings_using_secret(
+    store: &Store<EdgeOneCertificateBinding>,
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<EdgeOneCertificateBinding>> {
+    store
+        .state()
+        .iter()
+        .filter(|b| {
+            b.namespace() == namespace
+                && b.spec
+                    .credentials_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == name)
+        })
+        .map(|b| ObjectRef::from_obj(b.as_ref()))
+        .collect()
+}
+
+/// Runs the controller until `shutdown` resolves. `namespace` limits it to one
+/// namespace; `None` watches all.
+pub async fn run(
+    client: Client,
+    context: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let bindings: Api<EdgeOneCertificateBinding> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let secrets: Api<PartialObjectMeta<Secret>> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (store, writer) = reflector::store();
+    let binding_changes = watcher(bindings, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(relevant_change, Default::default());
+    // Secrets are watched by metadata only: their data is read on demand, so the
+    // operator never holds every Secret of the cluster in memory.
+    let secret_store = store.clone();
+    let secret_changes = watcher(secrets, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .filter_map(|secret| std::future::ready(secret.ok()))
+        .flat_map(move |secret| {
+            futures::stream::iter(bindings_using_secret(
+                &secret_store,
+                secret.namespace(),
+                &secret.name_any(),
+            ))
+        });
+    Controller::for_stream(binding_changes, store)
+        .reconcile_on(secret_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, context)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller event");
+            }
+        })
+        .await;
+}

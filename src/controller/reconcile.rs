@@ -1,0 +1,620 @@
+//! One reconcile of one binding: resolve → observe → plan → apply → status, and the
+//! finalizer that runs the deletion policy. Every Tencent call goes through `TeoApi`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::{Api, Client, Resource, ResourceExt};
+
+use crate::api::conditions::{self, SYNCED};
+use crate::api::{
+    DeletionPolicy, EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus, HostStatus,
+};
+use crate::controller::plan::{DesiredConfig, MutualTls, ObservedHost, OriginVerify, Plan, plan};
+use crate::controller::resolve::{desired_config, normalized_hosts};
+use crate::controller::status::{
+    Failure, Outcome, Timing, events, jittered, next_status, requeue_after,
+};
+use crate::tencent::credentials::{CredentialProvider, Credentials};
+use crate::tencent::error::CallError;
+use crate::tencent::error::ErrorClass;
+use crate::tencent::teo::{self, AccelerationDomain, TeoApi};
+
+/// Removed only after the deletion policy ran.
+pub const FINALIZER: &str = "edgeone.operators.dev/cleanup";
+
+/// Errors that stop a reconcile before it reached a verdict (the Kubernetes API failed,
+/// or a deletion could not be carried out yet). They are retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+    #[error("deletion policy Disable could not be applied yet: {0}")]
+    Cleanup(String),
+    #[error("binding has no namespace")]
+    NoNamespace,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub teo: TeoApi,
+    /// Used by bindings without `credentialsRef`.
+    pub default_credentials: Option<Arc<dyn CredentialProvider>>,
+    pub recorder: Recorder,
+    pub timing: Timing,
+    /// Consecutive retryable failures per binding, for exponential backoff.
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        teo: TeoApi,
+        default_credentials: Option<Arc<dyn CredentialProvider>>,
+        recorder: Recorder,
+        timing: Timing,
+    ) -> Self {
+        Self {
+            client,
+            teo,
+            default_credentials,
+            recorder,
+            timing,
+            failures: Mutex::default(),
+        }
+    }
+
+    fn count_failure(&self, key: (String, String), failed: bool) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if failed {
+            let count = failures.entry(key).or_insert(0);
+            *count += 1;
+            *count
+        } else {
+            failures.remove(&key);
+            0
+        }
+    }
+}
+
+pub async fn reconcile(
+    binding: Arc<EdgeOneCertificateBinding>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let namespace = binding.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<EdgeOneCertificateBinding> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, binding, |event| async {
+        match event {
+            finalizer::Event::Apply(b) => apply(&b, &ctx, &api).await,
+            finalizer::Event::Cleanup(b) => cleanup(&b, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+pub fn error_policy(
+    binding: Arc<EdgeOneCertificateBinding>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(binding = %binding.name_any(), namespace = ?binding.namespace(), %error, "reconcile failed; retrying");
+    Action::requeue(jittered(Duration::from_secs(5), rand::random()))
+}
+
+async fn apply(
+    binding: &EdgeOneCertificateBinding,
+    ctx: &Context,
+    api: &Api<EdgeOneCertificateBinding>,
+) -> Result<Action, Error> {
+    let (outcome, hash) = sync(binding, ctx).await?;
+    let key = (binding.namespace().unwrap_or_default(), binding.name_any());
+    let failures = ctx.count_failure(
+        key,
+        matches!(&outcome, Outcome::Failed(f) if f.is_retryable()),
+    );
+    let old = binding.status.clone().unwrap_or_default();
+    let new = next_status(
+        &old,
+        &outcome,
+        binding.metadata.generation,
+        hash.as_deref(),
+        jiff::Timestamp::now(),
+    );
+    for (warning, reason, note) in events(&old, &outcome) {
+        publish(ctx, binding, warning, reason, note).await;
+    }
+    if new != old {
+        api.patch_status(
+            &binding.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(status_patch(&old, &new)),
+        )
+        .await?;
+    }
+    tracing::info!(binding = %binding.name_any(), outcome = ?outcome, "reconciled");
+    Ok(Action::requeue(jittered(
+        requeue_after(&outcome, failures, &ctx.timing),
+        rand::random(),
+    )))
+}
+
+/// A merge patch from `old` to `new` status. Fields that `new` no longer has are sent
+/// as `null`, which is how a merge patch removes them (serde skips empty fields).
+fn status_patch(
+    old: &EdgeOneCertificateBindingStatus,
+    new: &EdgeOneCertificateBindingStatus,
+) -> serde_json::Value {
+    let mut status = serde_json::to_value(new).unwrap_or_default();
+    if let (Some(fields), serde_json::Value::Object(old_fields)) = (
+        status.as_object_mut(),
+        serde_json::to_value(old).unwrap_or_default(),
+    ) {
+        for key in old_fields.keys() {
+            fields.entry(key.clone()).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": status })
+}
+
+async fn publish(
+    ctx: &Context,
+    binding: &EdgeOneCertificateBinding,
+    warning: bool,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    // An event that cannot be written must not fail the reconcile it describes.
+    if let Err(error) = ctx.recorder.publish(&event, &binding.object_ref(&())).await {
+        tracing::warn!(%error, reason, "could not publish event");
+    }
+}
+
+/// Resolves, observes, plans and applies; returns the outcome and the spec's digest.
+async fn sync(
+    binding: &EdgeOneCertificateBinding,
+    ctx: &Context,
+) -> Result<(Outcome, Option<String>), Error> {
+    let spec = &binding.spec;
+    let hosts = normalized_hosts(&spec.hosts);
+    let desired = match desired_config(spec) {
+        Ok(desired) => desired,
+        Err(e) => return Ok((Outcome::Failed(Failure::InvalidSpec(e.to_string())), None)),
+    };
+    let hash = desired.hash(&spec.zone_id, &hosts);
+    let creds = match credentials(binding, ctx).await? {
+        Ok(creds) => creds,
+        Err(failure) => return Ok((Outcome::Failed(failure), Some(hash))),
+    };
+    let (domains, describe_id) = match ctx
+        .teo
+        .describe_domains(&creds, &spec.zone_id, &hosts)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return Ok((Outcome::Failed(failure(&e)), Some(hash))),
+    };
+    let observed = observed_hosts(&domains);
+    let outcome = match plan(&desired, &hosts, &observed) {
+        Plan::Modify { hosts: differing } => {
+            let request = modify_request(&spec.zone_id, &differing, &desired);
+            match ctx.teo.modify_hosts_certificate(&creds, &request).await {
+                Ok(request_id) => {
+                    let old = binding.status.clone().unwrap_or_default();
+                    let drift = old.applied_hash.as_deref() == Some(hash.as_str())
+                        && old.observed_generation == binding.metadata.generation
+                        && conditions::is_true(&old.conditions, SYNCED);
+                    Outcome::Applied {
+                        request_id,
+                        hosts: differing,
+                        drift,
+                    }
+                }
+                Err(e) => Outcome::Failed(failure(&e)),
+            }
+        }
+        Plan::InSync(deployment) => Outcome::InSync {
+            request_id: describe_id,
+            deployment,
+            hosts: host_statuses(&hosts, &observed),
+        },
+    };
+    Ok((outcome, Some(hash)))
+}
+
+fn failure(error: &CallError) -> Failure {
+    // Errors that never reached the API get a code of ours in the same place, so
+    // `status.lastError.code` always says what kind of failure it was.
+    let code = match error {
+        CallError::Api(api) => api.code.clone(),
+        CallError::InvalidResponse { .. } => "InvalidResponse".into(),
+        CallError::Network { .. } => "NetworkError".into(),
+        CallError::Credentials(_) => "CredentialsUnavailable".into(),
+        CallError::InvalidRequest { .. } => "InvalidRequest".into(),
+    };
+    Failure::Tencent {
+        class: error.class(),
+        code,
+        message: error
+            .api_error()
+            .map_or_else(|| error.to_string(), |e| e.message.clone()),
+        request_id: error.request_id().map(str::to_owned),
+    }
+}
+
+/// The binding's credentials: its `credentialsRef` Secret, or the operator's default.
+async fn credentials(
+    binding: &EdgeOneCertificateBinding,
+    ctx: &Context,
+) -> Result<Result<Credentials, Failure>, Error> {
+    let namespace = binding.namespace().unwrap_or_default();
+    let Some(reference) = &binding.spec.credentials_ref else {
+        let Some(provider) = &ctx.default_credentials else {
+            return Ok(Err(Failure::CredentialsMissing(
+                "spec.credentialsRef is not set and the operator has no default credentials (TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY or TKE pod identity); set one of them".into(),
+            )));
+        };
+        return Ok(match provider.credentials().await {
+            Ok(creds) => Ok(creds),
+            Err(e) => Err(Failure::Tencent {
+                class: ErrorClass::Auth,
+                code: "CredentialsUnavailable".into(),
+                message: format!("the operator's default credentials are unavailable: {e}"),
+                request_id: None,
+            }),
+        });
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(secret) = secrets.get_opt(&reference.name).await? else {
+        return Ok(Err(Failure::CredentialsMissing(format!(
+            "Secret {namespace}/{} named by spec.credentialsRef does not exist; create it with keys secretId and secretKey (optional token)",
+            reference.name
+        ))));
+    };
+    let data = secret.data.unwrap_or_default();
+    let value = |key: &str| {
+        data.get(key)
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    Ok(match (value("secretId"), value("secretKey")) {
+        (Some(id), Some(key)) => Ok(Credentials::new(id, key, value("token"))),
+        _ => Err(Failure::CredentialsMissing(format!(
+            "Secret {namespace}/{} must have non-empty keys secretId and secretKey (optional token)",
+            reference.name
+        ))),
+    })
+}
+
+fn ids(infos: &Option<Vec<teo::CertificateInfo>>) -> Vec<String> {
+    let mut ids: Vec<String> = infos.iter().flatten().map(|c| c.cert_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn observed_mtls(m: Option<&teo::MutualTls>) -> MutualTls {
+    m.map_or_else(MutualTls::default, |m| MutualTls {
+        enabled: m.switch == "on",
+        cert_ids: ids(&m.cert_infos),
+    })
+}
+
+/// What EdgeOne reported, per lower-case host name.
+fn observed_hosts(domains: &[AccelerationDomain]) -> BTreeMap<String, ObservedHost> {
+    domains
+        .iter()
+        .map(|domain| {
+            let cert = domain.certificate.as_ref();
+            let upstream = cert.and_then(|c| c.upstream_cert_info.as_ref());
+            let observed = ObservedHost {
+                mode: cert.and_then(|c| c.mode.clone()),
+                server_certs: cert
+                    .and_then(|c| c.list.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .map(|info| (info.cert_id.clone(), info.status.clone()))
+                    .collect(),
+                client_mtls: observed_mtls(cert.and_then(|c| c.client_cert_info.as_ref())),
+                upstream_mtls: observed_mtls(upstream.and_then(|u| u.upstream_mutual_tls.as_ref())),
+                origin_verify: upstream
+                    .and_then(|u| u.upstream_certificate_verify.as_ref())
+                    .map(|v| OriginVerify {
+                        mode: v.verification_mode.clone(),
+                        ca_ids: ids(&v.custom_ca_certs),
+                    }),
+            };
+            (domain.domain_name.to_ascii_lowercase(), observed)
+        })
+        .collect()
+}
+
+fn host_statuses(hosts: &[String], observed: &BTreeMap<String, ObservedHost>) -> Vec<HostStatus> {
+    hosts
+        .iter()
+        .map(|host| {
+            let have = observed.get(host);
+            let statuses: Vec<&str> = have
+                .into_iter()
+                .flat_map(|h| h.server_certs.iter().filter_map(|(_, s)| s.as_deref()))
+                .collect();
+            // The host's status is its least advanced certificate's.
+            let status = ["failed", "issued", "applying", "processing", "deployed"]
+                .into_iter()
+                .find(|s| statuses.contains(s))
+                .map(str::to_owned);
+            HostStatus {
+                host: host.clone(),
+                mode: have.and_then(|h| h.mode.clone()),
+                cert_ids: have
+                    .map(|h| h.server_certs.iter().map(|(id, _)| id.clone()).collect())
+                    .unwrap_or_default(),
+                status,
+            }
+        })
+        .collect()
+}
+
+fn cert_infos(ids: &[String]) -> Vec<teo::CertificateInfo> {
+    ids.iter()
+        .map(|id| teo::CertificateInfo {
+            cert_id: id.clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn request_mtls(m: &MutualTls) -> teo::MutualTls {
+    teo::MutualTls {
+        switch: if m.enabled { "on" } else { "off" }.into(),
+        cert_infos: m.enabled.then(|| cert_infos(&m.cert_ids)),
+    }
+}
+
+/// The `ModifyHostsCertificate` request that gives `hosts` the desired configuration.
+/// Parts the binding does not manage are left out, so EdgeOne keeps them.
+pub fn modify_request(
+    zone_id: &str,
+    hosts: &[String],
+    desired: &DesiredConfig,
+) -> teo::ModifyHostsCertificateRequest {
+    let upstream =
+        (desired.upstream_mtls.is_some() || desired.origin_verify.is_some()).then(|| {
+            teo::UpstreamCertInfo {
+                upstream_mutual_tls: desired.upstream_mtls.as_ref().map(request_mtls),
+                upstream_certificate_verify: desired.origin_verify.as_ref().map(|v| {
+                    teo::OriginCertificateVerify {
+                        verification_mode: v.mode.clone(),
+                        custom_ca_certs: (v.mode == "custom_ca").then(|| cert_infos(&v.ca_ids)),
+                    }
+                }),
+            }
+        });
+    teo::ModifyHostsCertificateRequest {
+        zone_id: zone_id.to_owned(),
+        hosts: hosts.to_vec(),
+        mode: Some(desired.mode.clone()),
+        server_cert_info: (desired.mode == "sslcert").then(|| {
+            desired
+                .server_cert_ids
+                .iter()
+                .map(|id| teo::CertId {
+                    cert_id: id.clone(),
+                })
+                .collect()
+        }),
+        client_cert_info: desired.client_mtls.as_ref().map(request_mtls),
+        upstream_cert_info: upstream,
+    }
+}
+
+/// The deletion policy. `Retain` leaves EdgeOne as it is; `Disable` turns the hosts'
+/// certificate configuration off first, giving up (with an event) on hosts or zones
+/// that no longer exist.
+async fn cleanup(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Action, Error> {
+    if binding.spec.deletion_policy == DeletionPolicy::Retain {
+        return Ok(Action::await_change());
+    }
+    let spec = &binding.spec;
+    let creds = match credentials(binding, ctx).await? {
+        Ok(creds) => creds,
+        Err(failure) => {
+            return Err(Error::Cleanup(format!(
+                "{failure:?}; fix the credentials or set deletionPolicy: Retain"
+            )));
+        }
+    };
+    let hosts = normalized_hosts(&spec.hosts);
+    let existing: Vec<String> = match ctx
+        .teo
+        .describe_domains(&creds, &spec.zone_id, &hosts)
+        .await
+    {
+        Ok((domains, _)) => {
+            let found = observed_hosts(&domains);
+            hosts
+                .iter()
+                .filter(|h| found.contains_key(*h))
+                .cloned()
+                .collect()
+        }
+        Err(e) if e.code() == Some("ResourceUnavailable.ZoneNotFound") => Vec::new(),
+        Err(e) => return Err(Error::Cleanup(e.to_string())),
+    };
+    let gone: Vec<&String> = hosts.iter().filter(|h| !existing.contains(h)).collect();
+    if !gone.is_empty() {
+        let note = format!(
+            "zone {} has no host {:?} any more; nothing to disable there",
+            spec.zone_id, gone
+        );
+        publish(ctx, binding, true, "CleanupSkipped", note).await;
+    }
+    if !existing.is_empty() {
+        let desired = DesiredConfig {
+            mode: "disable".into(),
+            server_cert_ids: vec![],
+            client_mtls: None,
+            upstream_mtls: None,
+            origin_verify: None,
+        };
+        let request = modify_request(&spec.zone_id, &existing, &desired);
+        match ctx.teo.modify_hosts_certificate(&creds, &request).await {
+            Ok(request_id) => {
+                let note = format!(
+                    "deletionPolicy Disable: certificates disabled on {} (RequestId {request_id})",
+                    existing.join(", ")
+                );
+                publish(ctx, binding, false, "Disabled", note).await;
+            }
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some("ResourceUnavailable.HostNotFound" | "ResourceUnavailable.ZoneNotFound")
+                ) =>
+            {
+                publish(
+                    ctx,
+                    binding,
+                    true,
+                    "CleanupSkipped",
+                    format!("{e}; nothing to disable"),
+                )
+                .await;
+            }
+            Err(e) => {
+                return Err(Error::Cleanup(format!(
+                    "{e}; it is retried, or set deletionPolicy: Retain to delete without it"
+                )));
+            }
+        }
+    }
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_patch_removes_cleared_fields() {
+        let old = EdgeOneCertificateBindingStatus {
+            last_error: Some(crate::api::LastError {
+                code: "X".into(),
+                message: "m".into(),
+                request_id: None,
+                time: "t".into(),
+            }),
+            request_id: Some("r1".into()),
+            ..Default::default()
+        };
+        let new = EdgeOneCertificateBindingStatus {
+            request_id: Some("r2".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            status_patch(&old, &new),
+            serde_json::json!({"status": {"requestId": "r2", "lastError": null}})
+        );
+    }
+
+    #[test]
+    fn seed_document_requests() {
+        let ssl = DesiredConfig {
+            mode: "sslcert".into(),
+            server_cert_ids: vec!["cert-244ffgv7m17xw".into()],
+            client_mtls: None,
+            upstream_mtls: None,
+            origin_verify: None,
+        };
+        let body = serde_json::to_value(modify_request(
+            "zone-2fgd17m17xw",
+            &["abc.test.com".into()],
+            &ssl,
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"ZoneId": "zone-2fgd17m17xw", "Hosts": ["abc.test.com"], "Mode": "sslcert", "ServerCertInfo": [{"CertId": "cert-244ffgv7m17xw"}]})
+        );
+
+        let free = DesiredConfig {
+            mode: "eofreecert".into(),
+            server_cert_ids: vec![],
+            ..ssl.clone()
+        };
+        let body = serde_json::to_value(modify_request(
+            "zone-2fgd17m17xw",
+            &["abc.test.com".into()],
+            &free,
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"ZoneId": "zone-2fgd17m17xw", "Hosts": ["abc.test.com"], "Mode": "eofreecert"})
+        );
+
+        let mtls = DesiredConfig {
+            client_mtls: Some(MutualTls {
+                enabled: true,
+                cert_ids: vec!["J2JqATrt".into()],
+            }),
+            ..free
+        };
+        let body = serde_json::to_value(modify_request(
+            "zone-2fgd17m17xw",
+            &["abc.test.com".into()],
+            &mtls,
+        ))
+        .unwrap();
+        assert_eq!(
+            body["ClientCertInfo"],
+            serde_json::json!({"Switch": "on", "CertInfos": [{"CertId": "J2JqATrt"}]})
+        );
+    }
+
+    #[test]
+    fn observation_round_trips_through_the_plan() {
+        let domain: AccelerationDomain = serde_json::from_value(serde_json::json!({
+            "ZoneId": "zone-1", "DomainName": "ABC.test.com",
+            "Certificate": {"Mode": "sslcert", "List": [{"CertId": "c1", "Status": "deployed"}],
+                            "ClientCertInfo": {"Switch": "off", "CertInfos": null},
+                            "UpstreamCertInfo": {"UpstreamMutualTLS": {"Switch": "off"}, "UpstreamCertificateVerify": {"VerificationMode": "disable"}}}
+        }))
+        .unwrap();
+        let observed = observed_hosts(&[domain]);
+        let desired = DesiredConfig {
+            mode: "sslcert".into(),
+            server_cert_ids: vec!["c1".into()],
+            client_mtls: Some(MutualTls::default()),
+            upstream_mtls: None,
+            origin_verify: None,
+        };
+        assert_eq!(
+            plan(&desired, &["abc.test.com".into()], &observed),
+            Plan::InSync(crate::controller::plan::Deployment::Deployed)
+        );
+        let statuses = host_statuses(&["abc.test.com".into()], &observed);
+        assert_eq!(statuses[0].status.as_deref(), Some("deployed"));
+        assert_eq!(statuses[0].cert_ids, ["c1"]);
+    }
+}

@@ -1,0 +1,561 @@
+//! End to end: the operator binary as a process against the real kube-apiserver (the
+//! shared test control plane) and the Tencent Cloud API emulator. Each test has its
+//! own namespace, emulator and operator process watching only that namespace.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use edgeone_cert_operator::api::{EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus};
+use k8s_openapi::api::core::v1::{Event, Secret};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use teo_emulator::{CallRecord, Emulator, Seed, State};
+
+const SECRET_ID: &str = "AKIDdemo0000000000000000000000000000";
+const SECRET_KEY: &str = "demo-secret-key-not-a-real-credential";
+const ZONE: &str = "zone-2fgd17m17xw";
+const CERT: &str = "cert-244ffgv7m17xw";
+const CLIENT_CA: &str = "J2JqATrt";
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Applies the CRD from `crds/` once per test binary.
+fn install_crd() -> &'static testbed::ControlPlane {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let cp = testbed::shared();
+    INSTALLED.get_or_init(|| {
+        let crd = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/crds/edgeone.operators.dev_edgeonecertificatebindings.yaml"
+        );
+        let out = cp
+            .kubectl()
+            .args(["apply", "-f", crd])
+            .output()
+            .expect("kubectl apply");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cp
+            .kubectl()
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/edgeonecertificatebindings.edgeone.operators.dev",
+            ])
+            .output()
+            .expect("kubectl wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    cp
+}
+
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One test's world: a namespace, an emulator seeded with the API document's zone,
+/// and an operator process for that namespace.
+struct World {
+    client: Client,
+    namespace: String,
+    emulator: Emulator,
+    _operator: Operator,
+}
+
+impl World {
+    async fn new(prefix: &str, extra_args: &[&str]) -> World {
+        let cp = install_crd();
+        let client = cp.kube_client().await.expect("kube client");
+        let namespace = testbed::fresh_namespace(&client, prefix)
+            .await
+            .expect("namespace");
+        let seed: Seed =
+            serde_json::from_str(include_str!("../emulator/seeds/demo.json")).expect("seed");
+        let mut state = State::from_seed(&seed).expect("state");
+        state.settings.deploy_delay_ms = 300;
+        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state)
+            .await
+            .expect("emulator");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgeone-cert-operator"));
+        command
+            .args([
+                "run",
+                "--watch-namespace",
+                &namespace,
+                "--deploy-poll",
+                "300ms",
+                "--log-level",
+                "info,edgeone_cert_operator=debug",
+            ])
+            .arg("--kubeconfig")
+            .arg(cp.kubeconfig_path())
+            .args([
+                "--teo-endpoint",
+                &emulator.url(),
+                "--ssl-endpoint",
+                &emulator.url(),
+                "--sts-endpoint",
+                &emulator.url(),
+            ])
+            .args(extra_args)
+            .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+            .env_remove("TENCENTCLOUD_SESSION_TOKEN")
+            .stdin(Stdio::null());
+        let child = testbed::process::spawn_bound_to_us(command).expect("start the operator");
+        World {
+            client,
+            namespace,
+            emulator,
+            _operator: Operator(child),
+        }
+    }
+
+    fn bindings(&self) -> Api<EdgeOneCertificateBinding> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn create(&self, name: &str, spec: Value) -> EdgeOneCertificateBinding {
+        let binding: EdgeOneCertificateBinding = serde_json::from_value(json!({
+            "apiVersion": "edgeone.operators.dev/v1alpha1",
+            "kind": "EdgeOneCertificateBinding",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))
+        .expect("binding");
+        self.bindings()
+            .create(&PostParams::default(), &binding)
+            .await
+            .expect("create binding")
+    }
+
+    /// Polls the binding until `done` holds for its status, or fails after a minute
+    /// with the last status seen.
+    async fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&EdgeOneCertificateBindingStatus) -> bool,
+    ) -> EdgeOneCertificateBindingStatus {
+        let start = Instant::now();
+        loop {
+            let status = self
+                .bindings()
+                .get(name)
+                .await
+                .expect("get binding")
+                .status
+                .unwrap_or_default();
+            if done(&status) {
+                return status;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "{name}: timed out waiting for {what}; last status: {status:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn wait_ready(&self, name: &str) -> EdgeOneCertificateBindingStatus {
+        self.wait_status(name, "Ready", |s| condition(s, "Ready") == Some("True"))
+            .await
+    }
+
+    async fn wait_gone(&self, name: &str) {
+        let start = Instant::now();
+        while self
+            .bindings()
+            .get_opt(name)
+            .await
+            .expect("get binding")
+            .is_some()
+        {
+            assert!(start.elapsed() < WAIT, "{name} was not deleted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn calls(&self, action: &str) -> Vec<CallRecord> {
+        self.emulator
+            .calls()
+            .into_iter()
+            .filter(|c| c.action == action)
+            .collect()
+    }
+
+    fn host_mode(&self, host: &str) -> String {
+        self.emulator.with_state(|s| {
+            s.domains[&(ZONE.to_string(), host.to_string())]
+                .config
+                .mode
+                .clone()
+        })
+    }
+
+    async fn event_reasons(&self) -> Vec<String> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        let list = events.list(&Default::default()).await.expect("list events");
+        list.items.into_iter().filter_map(|e| e.reason).collect()
+    }
+
+    async fn wait_event(&self, reason: &str) {
+        let start = Instant::now();
+        loop {
+            let reasons = self.event_reasons().await;
+            if reasons.iter().any(|r| r == reason) {
+                return;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no {reason} event; events: {reasons:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn condition<'a>(status: &'a EdgeOneCertificateBindingStatus, type_: &str) -> Option<&'a str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.as_str())
+}
+
+fn ssl_spec(hosts: &[&str], cert: &str) -> Value {
+    json!({"zoneId": ZONE, "hosts": hosts, "mode": "sslcert", "serverCertificates": [{"certId": cert}]})
+}
+
+#[tokio::test]
+async fn seed_document_examples_become_ready() {
+    let world = World::new("examples", &[]).await;
+    // The document's three examples, one binding each on hosts of their own.
+    world
+        .create("sslcert", ssl_spec(&["abc.test.com"], CERT))
+        .await;
+    world
+        .create(
+            "freecert",
+            json!({"zoneId": ZONE, "hosts": ["api.test.com"], "mode": "eofreecert"}),
+        )
+        .await;
+    world
+        .create(
+            "edge-mtls",
+            json!({"zoneId": ZONE, "hosts": ["www.test.com"], "mode": "sslcert", "serverCertificates": [{"certId": CERT}],
+                   "clientAuthentication": {"enabled": true, "caCertificates": [{"certId": CLIENT_CA}]}}),
+        )
+        .await;
+    for name in ["sslcert", "freecert", "edge-mtls"] {
+        let status = world.wait_ready(name).await;
+        assert_eq!(condition(&status, "Synced"), Some("True"));
+        assert_eq!(condition(&status, "Deployed"), Some("True"));
+        let request_id = status.request_id.expect("requestId");
+        // The RequestId in status is the one the emulator answered the Modify with.
+        let modify = world
+            .calls("ModifyHostsCertificate")
+            .into_iter()
+            .find(|c| c.request_id.as_deref() == Some(request_id.as_str()));
+        assert!(
+            modify.is_some(),
+            "{name}: {request_id} is not a ModifyHostsCertificate RequestId"
+        );
+    }
+    let bodies: Vec<Value> = world
+        .calls("ModifyHostsCertificate")
+        .into_iter()
+        .map(|c| c.request)
+        .collect();
+    assert!(bodies.contains(&json!({"ZoneId": ZONE, "Hosts": ["abc.test.com"], "Mode": "sslcert", "ServerCertInfo": [{"CertId": CERT}]})), "{bodies:#?}");
+    assert!(
+        bodies.contains(&json!({"ZoneId": ZONE, "Hosts": ["api.test.com"], "Mode": "eofreecert"})),
+        "{bodies:#?}"
+    );
+    assert!(
+        bodies.contains(&json!({"ZoneId": ZONE, "Hosts": ["www.test.com"], "Mode": "sslcert", "ServerCertInfo": [{"CertId": CERT}],
+                                "ClientCertInfo": {"Switch": "on", "CertInfos": [{"CertId": CLIENT_CA}]}})),
+        "{bodies:#?}"
+    );
+    assert_eq!(bodies.len(), 3, "one Modify per binding");
+
+    // Ready bindings stay quiet: their own status writes trigger no further calls.
+    let before = world.emulator.calls().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        world.emulator.calls().len(),
+        before,
+        "calls after Ready: {:#?}",
+        &world.emulator.calls()[before..]
+    );
+
+    let cp = install_crd();
+    let out = cp
+        .kubectl()
+        .args(["get", "eocb", "-n", &world.namespace])
+        .output()
+        .expect("kubectl get");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("READY") && table.contains("sslcert") && table.contains("True"),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn tencent_errors_end_in_status_without_retry_storms() {
+    let world = World::new("errors", &[]).await;
+    let wrong_key = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("wrong-key".into()),
+            ..Default::default()
+        },
+        string_data: Some(
+            [
+                ("secretId".to_string(), SECRET_ID.to_string()),
+                ("secretKey".to_string(), "not-the-key".to_string()),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(world.client.clone(), &world.namespace)
+        .create(&PostParams::default(), &wrong_key)
+        .await
+        .expect("secret");
+    let cases = [
+        (
+            "zone",
+            ssl_spec(&["abc.test.com"], CERT),
+            "ResourceUnavailable.ZoneNotFound",
+        ),
+        (
+            "host",
+            ssl_spec(&["nope.test.com"], CERT),
+            "ResourceUnavailable.HostNotFound",
+        ),
+        (
+            "cert",
+            ssl_spec(&["abc.test.com"], "cert-missing"),
+            "ResourceUnavailable.CertNotFound",
+        ),
+        (
+            "domain",
+            ssl_spec(&["api.test.com"], CERT),
+            "InvalidParameter.CertNotMatchDomain",
+        ),
+        (
+            "signature",
+            json!({"zoneId": ZONE, "hosts": ["abc.test.com"], "mode": "eofreecert", "credentialsRef": {"name": "wrong-key"}}),
+            "AuthFailure.SignatureFailure",
+        ),
+    ];
+    for (name, mut spec, _) in cases.clone() {
+        if name == "zone" {
+            spec["zoneId"] = json!("zone-doesnotexist");
+        }
+        world.create(name, spec).await;
+    }
+    for (name, _, code) in &cases {
+        let status = world
+            .wait_status(name, code, |s| s.last_error.is_some())
+            .await;
+        let error = status.last_error.clone().unwrap();
+        assert_eq!(error.code, *code, "{name}");
+        assert!(
+            error.request_id.is_some(),
+            "{name}: the RequestId of the failed call"
+        );
+        assert_eq!(condition(&status, "Ready"), Some("False"), "{name}");
+    }
+    for reason in ["TencentCloudError", "AuthFailure"] {
+        world.wait_event(reason).await;
+    }
+    // Terminal errors are not retried until something changes.
+    let before = world.emulator.calls().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        world.emulator.calls().len(),
+        before,
+        "terminal errors were retried"
+    );
+    assert!(
+        before <= 2 * cases.len(),
+        "{before} calls for {} failing bindings",
+        cases.len()
+    );
+
+    // Fixing the spec recovers.
+    world
+        .bindings()
+        .patch(
+            "host",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hosts": ["abc.test.com"]}})),
+        )
+        .await
+        .expect("patch");
+    let status = world.wait_ready("host").await;
+    assert!(status.last_error.is_none());
+}
+
+#[tokio::test]
+async fn retryable_faults_still_converge() {
+    let world = World::new("faults", &[]).await;
+    // Each transient failure in turn: the binding shows it, then converges once the
+    // API recovers, without anyone touching the binding.
+    let faults = [
+        ("internal", json!({"internalError": 1.0}), "InternalError"),
+        ("unavailable", json!({"http503": 1.0}), "InvalidResponse"),
+        (
+            "busy",
+            json!({"actionInProgress": 1.0}),
+            "InvalidParameter.ActionInProgress",
+        ),
+    ];
+    for (name, rule, code) in faults {
+        world.emulator.with_state(|s| {
+            s.faults = serde_json::from_value(json!({"ModifyHostsCertificate": rule})).unwrap()
+        });
+        world
+            .create(
+                name,
+                json!({"zoneId": ZONE, "hosts": ["abc.test.com"], "mode": "eofreecert"}),
+            )
+            .await;
+        let status = world
+            .wait_status(name, code, |s| s.last_error.is_some())
+            .await;
+        assert_eq!(status.last_error.unwrap().code, code, "{name}");
+        world.emulator.with_state(|s| s.faults = Default::default());
+        world.wait_ready(name).await;
+        world
+            .bindings()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+        world.wait_gone(name).await;
+        // The next binding must change the host again.
+        world.emulator.with_state(|s| {
+            s.domains
+                .get_mut(&(ZONE.to_string(), "abc.test.com".to_string()))
+                .unwrap()
+                .config
+                .mode = "disable".into()
+        });
+    }
+}
+
+#[tokio::test]
+async fn spec_changes_reapply_and_drift_is_repaired() {
+    let world = World::new("changes", &["--drift-interval", "1s"]).await;
+    world
+        .create(
+            "site",
+            json!({"zoneId": ZONE, "hosts": ["abc.test.com"], "mode": "eofreecert"}),
+        )
+        .await;
+    world.wait_ready("site").await;
+    world
+        .bindings()
+        .patch(
+            "site",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": ssl_spec(&["abc.test.com", "www.test.com"], CERT)})),
+        )
+        .await
+        .expect("patch");
+    world
+        .wait_status("site", "the new spec applied", |s| {
+            s.observed_generation == Some(2) && condition(s, "Ready") == Some("True")
+        })
+        .await;
+    assert_eq!(world.host_mode("abc.test.com"), "sslcert");
+    assert_eq!(world.host_mode("www.test.com"), "sslcert");
+
+    // Someone changes EdgeOne in the console.
+    world.emulator.with_state(|s| {
+        s.domains
+            .get_mut(&(ZONE.to_string(), "www.test.com".to_string()))
+            .unwrap()
+            .config
+            .mode = "disable".into();
+    });
+    world.wait_event("DriftRepaired").await;
+    let start = Instant::now();
+    while world.host_mode("www.test.com") != "sslcert" {
+        assert!(start.elapsed() < WAIT, "drift not repaired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn deletion_policies() {
+    let world = World::new("deletion", &[]).await;
+    world
+        .create(
+            "keep",
+            json!({"zoneId": ZONE, "hosts": ["abc.test.com"], "mode": "eofreecert"}),
+        )
+        .await;
+    world.create("off", json!({"zoneId": ZONE, "hosts": ["www.test.com", "api.test.com"], "mode": "eofreecert", "deletionPolicy": "Disable"})).await;
+    world.wait_ready("keep").await;
+    world.wait_ready("off").await;
+    let finalizers = world
+        .bindings()
+        .get("keep")
+        .await
+        .unwrap()
+        .metadata
+        .finalizers
+        .unwrap_or_default();
+    assert_eq!(finalizers, ["edgeone.operators.dev/cleanup"]);
+
+    world
+        .bindings()
+        .delete("keep", &DeleteParams::default())
+        .await
+        .expect("delete keep");
+    world.wait_gone("keep").await;
+    assert_eq!(
+        world.host_mode("abc.test.com"),
+        "eofreecert",
+        "Retain leaves EdgeOne as it is"
+    );
+
+    // One of the hosts disappears from the zone before the binding is deleted.
+    world.emulator.with_state(|s| {
+        s.domains
+            .remove(&(ZONE.to_string(), "api.test.com".to_string()))
+    });
+    world
+        .bindings()
+        .delete("off", &DeleteParams::default())
+        .await
+        .expect("delete off");
+    world.wait_gone("off").await;
+    assert_eq!(
+        world.host_mode("www.test.com"),
+        "disable",
+        "Disable turned the certificate off"
+    );
+    let reasons = world.event_reasons().await;
+    assert!(
+        reasons.iter().any(|r| r == "CleanupSkipped") && reasons.iter().any(|r| r == "Disabled"),
+        "{reasons:?}"
+    );
+}
