@@ -9,10 +9,11 @@ CARGO ?= cargo
 .PHONY: help test demo demo-down tools check-toolchains fmt-check clippy unit-and-e2e
 
 help:
-	@echo "make demo        local control plane + Tencent Cloud API emulator (+ operator and examples once they exist)"
+	@echo "make demo        local control plane + Tencent Cloud API emulator + operator + example bindings"
 	@echo "make demo-down   stop what make demo started"
 	@echo "make test        every check: fmt, clippy, unit tests, end-to-end tests, SDK conformance"
 	@echo "make tools       build the pinned kube-apiserver, etcd, kubectl and helm (cached)"
+	@echo "make crds        regenerate crds/ from the Rust types"
 	@echo "make cluster-up / cluster-down   a control plane for your own experiments"
 
 check-toolchains:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local demo: a real etcd + kube-apiserver, the Tencent Cloud API emulator seeded
-# with the API document's examples, and (once it exists) the operator with the example
-# bindings. Everything runs on loopback and stays up until `make demo-down`.
+# with the API document's examples, the operator, and the example bindings. Everything
+# runs on loopback and stays up until `make demo-down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,6 +20,7 @@ stop_pidfile() { # pidfile
 }
 
 down() {
+  stop_pidfile "$demo/operator.pid"
   stop_pidfile "$demo/emulator.pid"
   if [[ -f "$demo/cluster/testbed.pid" ]]; then
     "$root/target/debug/testbed" down --dir "$demo/cluster" || true
@@ -34,8 +35,8 @@ up() {
     exit 1
   fi
   mkdir -p "$demo"
-  echo "==> building the emulator and the test bed"
-  $cargo build -q --locked -p teo-emulator -p testbed
+  echo "==> building the operator, the emulator and the test bed"
+  $cargo build -q --locked -p edgeone-cert-operator -p teo-emulator -p testbed
 
   echo "==> starting etcd + kube-apiserver (pinned, built from the official Go modules)"
   "$root/target/debug/testbed" up --detach --dir "$demo/cluster"
@@ -50,16 +51,31 @@ up() {
   [[ -s "$demo/emulator.url" ]] || { echo "the emulator did not start; see $demo/emulator.log" >&2; exit 1; }
   emulator_url=$(cat "$demo/emulator.url")
 
-  echo
-  kubectl version 2>/dev/null | sed 's/^/    /'
-  kubectl get namespaces
+  echo "==> starting the operator (credentials: the seed's demo account)"
+  kubectl apply -f "$root/crds/" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s crd/edgeonecertificatebindings.edgeone.operators.dev >/dev/null
+  TENCENTCLOUD_SECRET_ID=AKIDdemo0000000000000000000000000000 \
+  TENCENTCLOUD_SECRET_KEY=demo-secret-key-not-a-real-credential \
+    nohup "$root/target/debug/edgeone-cert-operator" run --kubeconfig "$KUBECONFIG" \
+      --teo-endpoint "$emulator_url" --ssl-endpoint "$emulator_url" --sts-endpoint "$emulator_url" \
+      >"$demo/operator.log" 2>&1 &
+  echo $! >"$demo/operator.pid"
+
+  echo "==> applying the example bindings (examples/) in namespace demo"
+  kubectl create namespace demo >/dev/null
+  kubectl apply -n demo -f "$root/examples/"
+  if ! kubectl wait -n demo --for=condition=Ready --timeout=90s edgeonecertificatebindings --all >/dev/null; then
+    echo "the bindings did not become Ready; see $demo/operator.log and kubectl describe eocb -n demo" >&2
+  fi
+
   echo
   echo "Control plane:   export KUBECONFIG=$KUBECONFIG  (or: source .demo/cluster/env)"
   echo "Emulator:        $emulator_url   (state: curl $emulator_url/admin/state)"
-  echo "Seed account:    SecretId AKIDdemo0000000000000000000000000000 (see emulator/seeds/demo.json)"
+  echo "Operator log:    .demo/operator.log"
+  echo "Try:             kubectl describe eocb -n demo abc-test-com"
+  echo "Stop with:       make demo-down"
   echo
-  echo "The operator itself is not built yet (issue #3), so the demo stops at the control"
-  echo "plane and the emulator. Stop everything with: make demo-down"
+  kubectl get edgeonecertificatebindings -A
 }
 
 case "${1:-}" in
