@@ -73,6 +73,7 @@ struct World {
     client: Client,
     namespace: String,
     emulator: Emulator,
+    log: std::path::PathBuf,
     _operator: Operator,
 }
 
@@ -116,6 +117,12 @@ impl World {
             .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
             .env_remove("TENCENTCLOUD_SESSION_TOKEN")
             .stdin(Stdio::null());
+        // The operator's log goes to a file, named in every failure message.
+        let log = std::env::temp_dir().join(format!("edgeone-cert-operator-{namespace}.log"));
+        let file = std::fs::File::create(&log).expect("operator log file");
+        command
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file);
         let child = testbed::process::spawn_bound_to_us(command).expect("start the operator");
         World {
             client,
@@ -399,6 +406,14 @@ async fn tencent_errors_end_in_status_without_retry_storms() {
         cases.len()
     );
 
+    // Fixing the credentials Secret recovers the binding that uses it, untouched.
+    let fixed = json!({"stringData": {"secretKey": SECRET_KEY}});
+    Api::<Secret>::namespaced(world.client.clone(), &world.namespace)
+        .patch("wrong-key", &PatchParams::default(), &Patch::Merge(fixed))
+        .await
+        .expect("fix the secret");
+    world.wait_ready("signature").await;
+
     // Fixing the spec recovers.
     world
         .bindings()
@@ -411,6 +426,53 @@ async fn tencent_errors_end_in_status_without_retry_storms() {
         .expect("patch");
     let status = world.wait_ready("host").await;
     assert!(status.last_error.is_none());
+}
+
+#[tokio::test]
+async fn missing_credentials_are_reported_and_recovered_from() {
+    let world = World::new("creds", &[]).await;
+    world.create("needs-secret", json!({"zoneId": ZONE, "hosts": ["abc.test.com"], "mode": "eofreecert", "credentialsRef": {"name": "tencent"}})).await;
+    let status = world
+        .wait_status("needs-secret", "CredentialsMissing", |s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.reason == "CredentialsMissing")
+        })
+        .await;
+    let message = &status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("tencent") && message.contains("secretId"),
+        "{message}"
+    );
+    assert!(
+        world.emulator.calls().is_empty(),
+        "no Tencent call without credentials"
+    );
+
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("tencent".into()),
+            ..Default::default()
+        },
+        string_data: Some(
+            [
+                ("secretId".to_string(), SECRET_ID.to_string()),
+                ("secretKey".to_string(), SECRET_KEY.to_string()),
+            ]
+            .into(),
+        ),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(world.client.clone(), &world.namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("secret");
+    world.wait_ready("needs-secret").await;
 }
 
 #[tokio::test]
