@@ -128,6 +128,7 @@ impl World {
             client,
             namespace,
             emulator,
+            log,
             _operator: Operator(child),
         }
     }
