@@ -173,7 +173,8 @@ impl World {
             }
             assert!(
                 start.elapsed() < WAIT,
-                "{name}: timed out waiting for {what}; last status: {status:#?}"
+                "{name}: timed out waiting for {what}; operator log: {}; last status: {status:#?}",
+                self.log.display()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
