@@ -57,7 +57,7 @@ up() {
   TENCENTCLOUD_SECRET_ID=AKIDdemo0000000000000000000000000000 \
   TENCENTCLOUD_SECRET_KEY=demo-secret-key-not-a-real-credential \
     nohup "$root/target/debug/edgeone-cert-operator" run --kubeconfig "$KUBECONFIG" \
-      --teo-endpoint "$emulator_url" --ssl-endpoint "$emulator_url" --sts-endpoint "$emulator_url" \
+      --teo-endpoint "$emulator_url" --ssl-endpoint "$emulator_url" --sts-endpoint "$emulator_url" --health-addr 127.0.0.1:0 \
       >"$demo/operator.log" 2>&1 &
   echo $! >"$demo/operator.pid"
 

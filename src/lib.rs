@@ -5,4 +5,5 @@ pub mod api;
 pub mod certs;
 pub mod controller;
 pub mod run;
+pub mod server;
 pub mod tencent;

@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::status::Timing;
 use crate::controller::{self, Context};
+use crate::server::{self, Readiness};
 use crate::tencent::credentials::default_chain;
 use crate::tencent::teo::TeoApi;
 use crate::tencent::transport::{Endpoints, Transport, TransportConfig};
@@ -71,6 +72,9 @@ pub struct RunArgs {
     /// How often deployment progress is polled after a change.
     #[arg(long, env = "EDGEONE_DEPLOY_POLL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub deploy_poll: Duration,
+    /// Address of /healthz and /readyz (port 0 picks a free port, logged at start).
+    #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
+    pub health_addr: std::net::SocketAddr,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -160,11 +164,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Recorder::new(client.clone(), reporter),
         timing,
     ));
-    tracing::info!(namespace = ?args.watch_namespace, teo = %args.teo_endpoint, "starting the controller");
+    let readiness = Readiness::default();
+    let (health_addr, health) = server::bind(args.health_addr, readiness.clone())
+        .await
+        .with_context(|| format!("binding the health endpoint {}", args.health_addr))?;
+    tokio::spawn(health);
+    tracing::info!(namespace = ?args.watch_namespace, teo = %args.teo_endpoint, health = %health_addr, "starting the controller");
     controller::run(
         client,
         context,
         args.watch_namespace.as_deref(),
+        readiness,
         shutdown_signal(),
     )
     .await;

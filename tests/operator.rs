@@ -99,6 +99,8 @@ impl World {
                 &namespace,
                 "--deploy-poll",
                 "300ms",
+                "--health-addr",
+                "127.0.0.1:0",
                 "--log-level",
                 "info,edgeone_cert_operator=debug",
             ])

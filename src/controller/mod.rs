@@ -15,6 +15,7 @@ use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::EdgeOneCertificateBinding;
+use crate::server::Readiness;
 pub use reconcile::{Context, FINALIZER};
 
 /// Reconciles only for changes the operator must act on: the spec (generation), the
@@ -58,6 +59,7 @@ pub async fn run(
     client: Client,
     context: Arc<Context>,
     namespace: Option<&str>,
+    readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let bindings: Api<EdgeOneCertificateBinding> = match namespace {
@@ -69,6 +71,12 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let (store, writer) = reflector::store();
+    let ready_store = store.clone();
+    tokio::spawn(async move {
+        if ready_store.wait_until_ready().await.is_ok() {
+            readiness.set_ready();
+        }
+    });
     let binding_changes = watcher(bindings, watcher::Config::default())
         .default_backoff()
         .reflect(writer)

@@ -1,0 +1,93 @@
+//! The operator's own HTTP endpoint: `/healthz` (the process serves) and `/readyz`
+//! (the binding cache has synced, so reconciles see the cluster as it is).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// Set once the controller's caches are ready.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn set_ready(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+fn respond(path: &str, readiness: &Readiness) -> Response<Full<Bytes>> {
+    let (status, body) = match path {
+        "/healthz" => (StatusCode::OK, "ok\n"),
+        "/readyz" if readiness.is_ready() => (StatusCode::OK, "ok\n"),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n"),
+        _ => (StatusCode::NOT_FOUND, "not found\n"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+/// Binds `addr` and returns the bound address and the serving future.
+pub async fn bind(
+    addr: SocketAddr,
+    readiness: Readiness,
+) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let serve = async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let readiness = readiness.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let response = respond(req.uri().path(), &readiness);
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    };
+    Ok((local, serve))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_and_readiness() {
+        let readiness = Readiness::default();
+        let (addr, serve) = bind("127.0.0.1:0".parse().unwrap(), readiness.clone())
+            .await
+            .unwrap();
+        let server = tokio::spawn(serve);
+        let get = |path: &'static str| async move {
+            reqwest::get(format!("http://{addr}{path}"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(get("/healthz").await, 200);
+        assert_eq!(get("/readyz").await, 503);
+        readiness.set_ready();
+        assert_eq!(get("/readyz").await, 200);
+        assert_eq!(get("/nope").await, 404);
+        server.abort();
+    }
+}
