@@ -79,6 +79,26 @@ fn all<T>(
     Ok(sorted(ids))
 }
 
+/// A mutual TLS switch with its certificates; certificates are required when it is on
+/// and ignored when it is off.
+fn mutual_tls<T>(
+    field: &str,
+    enabled: bool,
+    sources: &[T],
+    resolve: impl Fn(&str, &T) -> Result<String, SpecError>,
+) -> Result<MutualTls, SpecError> {
+    if !enabled {
+        return Ok(MutualTls::default());
+    }
+    if sources.is_empty() {
+        return Err(invalid(field, "required when enabled is true"));
+    }
+    Ok(MutualTls {
+        enabled: true,
+        cert_ids: all(field, sources, resolve)?,
+    })
+}
+
 /// Host names as EdgeOne stores them: lower-case, without a trailing dot, deduplicated,
 /// in the binding's order.
 pub fn normalized_hosts(hosts: &[String]) -> Vec<String> {
@@ -115,43 +135,30 @@ pub fn desired_config(spec: &EdgeOneCertificateBindingSpec) -> Result<DesiredCon
         }
         _ => Vec::new(),
     };
-    let client_mtls = match &spec.client_authentication {
-        None => None,
-        Some(auth) if !auth.enabled => Some(MutualTls::default()),
-        Some(auth) if auth.ca_certificates.is_empty() => {
-            return Err(invalid(
+    let client_mtls = spec
+        .client_authentication
+        .as_ref()
+        .map(|auth| {
+            mutual_tls(
                 "spec.clientAuthentication.caCertificates",
-                "required when enabled is true",
-            ));
-        }
-        Some(auth) => Some(MutualTls {
-            enabled: true,
-            cert_ids: all(
-                "spec.clientAuthentication.caCertificates",
+                auth.enabled,
                 &auth.ca_certificates,
                 ca_source,
-            )?,
-        }),
-    };
+            )
+        })
+        .transpose()?;
     let upstream = spec.upstream.as_ref();
-    let upstream_mtls = match upstream.and_then(|u| u.mutual_tls.as_ref()) {
-        None => None,
-        Some(m) if !m.enabled => Some(MutualTls::default()),
-        Some(m) if m.certificates.is_empty() => {
-            return Err(invalid(
+    let upstream_mtls = upstream
+        .and_then(|u| u.mutual_tls.as_ref())
+        .map(|m| {
+            mutual_tls(
                 "spec.upstream.mutualTLS.certificates",
-                "required when enabled is true",
-            ));
-        }
-        Some(m) => Some(MutualTls {
-            enabled: true,
-            cert_ids: all(
-                "spec.upstream.mutualTLS.certificates",
+                m.enabled,
                 &m.certificates,
                 server_source,
-            )?,
-        }),
-    };
+            )
+        })
+        .transpose()?;
     let origin_verify = match upstream.and_then(|u| u.certificate_verify.as_ref()) {
         None => None,
         Some(v) => match v.mode {

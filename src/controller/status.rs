@@ -91,7 +91,10 @@ pub fn next_status(
 ) -> EdgeOneCertificateBindingStatus {
     let mut status = old.clone();
     status.observed_generation = generation;
-    let conds = &mut status.conditions;
+    let conditions_of = &mut status.conditions;
+    let mut set = |type_: &str, ok: bool, reason: &str, message: &str| {
+        set_condition(conditions_of, type_, ok, reason, message, generation, now)
+    };
     match outcome {
         Outcome::Applied {
             request_id, hosts, ..
@@ -100,33 +103,14 @@ pub fn next_status(
                 "ModifyHostsCertificate accepted for {} (RequestId {request_id})",
                 hosts.join(", ")
             );
-            set_condition(
-                conds,
-                SYNCED,
-                true,
-                conditions::APPLIED,
-                &message,
-                generation,
-                now,
-            );
-            set_condition(
-                conds,
+            set(SYNCED, true, conditions::APPLIED, &message);
+            set(
                 DEPLOYED,
                 false,
                 conditions::DEPLOYING,
                 "waiting for EdgeOne to deploy the certificates",
-                generation,
-                now,
             );
-            set_condition(
-                conds,
-                READY,
-                false,
-                conditions::DEPLOYING,
-                &message,
-                generation,
-                now,
-            );
+            set(READY, false, conditions::DEPLOYING, &message);
             status.request_id = Some(request_id.clone());
             status.last_error = None;
             status.applied_hash = applied_hash.map(str::to_owned);
@@ -137,14 +121,11 @@ pub fn next_status(
             deployment,
             hosts,
         } => {
-            set_condition(
-                conds,
+            set(
                 SYNCED,
                 true,
                 conditions::APPLIED,
                 "EdgeOne matches the spec",
-                generation,
-                now,
             );
             let (deployed, reason, message) = match deployment {
                 Deployment::Deployed => (
@@ -166,8 +147,8 @@ pub fn next_status(
                     ),
                 ),
             };
-            set_condition(conds, DEPLOYED, deployed, reason, &message, generation, now);
-            set_condition(conds, READY, deployed, reason, &message, generation, now);
+            set(DEPLOYED, deployed, reason, &message);
+            set(READY, deployed, reason, &message);
             if status.applied_hash.as_deref() != applied_hash || status.last_error.is_some() {
                 // First time in sync for this spec: remember when and with which call.
                 status.last_sync_time = Some(now.to_string());
@@ -179,24 +160,8 @@ pub fn next_status(
         }
         Outcome::Failed(failure) => {
             let message = failure.message();
-            set_condition(
-                conds,
-                SYNCED,
-                false,
-                failure.reason(),
-                &message,
-                generation,
-                now,
-            );
-            set_condition(
-                conds,
-                READY,
-                false,
-                failure.reason(),
-                &message,
-                generation,
-                now,
-            );
+            set(SYNCED, false, failure.reason(), &message);
+            set(READY, false, failure.reason(), &message);
             if let Failure::Tencent {
                 code,
                 message,
