@@ -95,7 +95,11 @@ pub async fn reconcile(
     finalizer(&api, FINALIZER, binding, |event| async {
         match event {
             finalizer::Event::Apply(b) => apply(&b, &ctx, &api).await,
-            finalizer::Event::Cleanup(b) => cleanup(&b, &ctx).await,
+            finalizer::Event::Cleanup(b) => {
+                // Forget its backoff state: the binding is going away.
+                ctx.count_failure((b.namespace().unwrap_or_default(), b.name_any()), false);
+                cleanup(&b, &ctx).await
+            }
         }
     })
     .await
