@@ -12,6 +12,7 @@ use crate::controller::status::Timing;
 use crate::controller::{self, Context};
 use crate::server::{self, Readiness};
 use crate::tencent::credentials::default_chain;
+use crate::tencent::ssl::SslApi;
 use crate::tencent::teo::TeoApi;
 use crate::tencent::transport::{Endpoints, Transport, TransportConfig};
 
@@ -159,7 +160,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let context = Arc::new(Context::new(
         client.clone(),
-        TeoApi::new(transport),
+        TeoApi::new(transport.clone()),
+        SslApi::new(transport),
         default_credentials,
         Recorder::new(client.clone(), reporter),
         timing,

@@ -129,6 +129,12 @@ pub struct EdgeOneCertificateBindingSpec {
     /// before the binding goes away.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Delete a certificate the operator uploaded from a Secret once a renewal replaced
+    /// it and EdgeOne serves the new one, unless another binding still uses it.
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_replaced_certificates: Option<bool>,
 }
 
 /// EdgeOne's certificate configuration mode of a host (Tencent `Mode`).
@@ -398,6 +404,11 @@ pub struct EdgeOneCertificateBindingStatus {
     /// A hash of the last Tencent Cloud request applied for this generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_hash: Option<String>,
+
+    /// Uploads replaced by a renewal that are still to be deleted (retried until the
+    /// delete succeeds; they never block the binding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_deletion: Vec<String>,
 }
 
 /// An error from Tencent Cloud or from checking the binding's inputs.

@@ -3,6 +3,7 @@
 pub mod plan;
 pub mod reconcile;
 pub mod resolve;
+pub mod sources;
 pub mod status;
 
 use std::sync::Arc;
@@ -33,7 +34,18 @@ fn relevant_change(binding: &EdgeOneCertificateBinding) -> Option<u64> {
     )
 }
 
-/// Bindings in the Secret's namespace that take their credentials from it.
+/// Whether a binding reads the Secret: for its credentials or for a certificate.
+fn uses_secret(binding: &EdgeOneCertificateBinding, name: &str) -> bool {
+    let spec = &binding.spec;
+    spec.credentials_ref
+        .as_ref()
+        .is_some_and(|r| r.name == name)
+        || resolve::secret_sources(spec)
+            .iter()
+            .any(|s| s.name() == name)
+}
+
+/// Bindings in the Secret's namespace that read it.
 fn bindings_using_secret(
     store: &Store<EdgeOneCertificateBinding>,
     namespace: Option<String>,
@@ -42,13 +54,7 @@ fn bindings_using_secret(
     store
         .state()
         .iter()
-        .filter(|b| {
-            b.namespace() == namespace
-                && b.spec
-                    .credentials_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == name)
-        })
+        .filter(|b| b.namespace() == namespace && uses_secret(b, name))
         .map(|b| ObjectRef::from_obj(b.as_ref()))
         .collect()
 }

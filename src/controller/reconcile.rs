@@ -14,16 +14,21 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::conditions::{self, SYNCED};
 use crate::api::{
-    DeletionPolicy, EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus, HostStatus,
+    CertificateStatus, DeletionPolicy, EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus,
+    HostStatus,
 };
 use crate::controller::plan::{DesiredConfig, MutualTls, ObservedHost, OriginVerify, Plan, plan};
-use crate::controller::resolve::{desired_config, normalized_hosts};
+use crate::controller::resolve::{
+    SecretSource, Uploaded, desired_config, normalized_hosts, secret_sources,
+};
+use crate::controller::sources;
 use crate::controller::status::{
     Failure, Outcome, Timing, events, jittered, next_status, requeue_after,
 };
 use crate::tencent::credentials::{CredentialProvider, Credentials};
 use crate::tencent::error::CallError;
 use crate::tencent::error::ErrorClass;
+use crate::tencent::ssl::SslApi;
 use crate::tencent::teo::{self, AccelerationDomain, TeoApi};
 
 /// Removed only after the deletion policy ran.
@@ -47,6 +52,7 @@ pub enum Error {
 pub struct Context {
     pub client: Client,
     pub teo: TeoApi,
+    pub ssl: SslApi,
     /// Used by bindings without `credentialsRef`.
     pub default_credentials: Option<Arc<dyn CredentialProvider>>,
     pub recorder: Recorder,
@@ -59,6 +65,7 @@ impl Context {
     pub fn new(
         client: Client,
         teo: TeoApi,
+        ssl: SslApi,
         default_credentials: Option<Arc<dyn CredentialProvider>>,
         recorder: Recorder,
         timing: Timing,
@@ -66,6 +73,7 @@ impl Context {
         Self {
             client,
             teo,
+            ssl,
             default_credentials,
             recorder,
             timing,
@@ -120,20 +128,44 @@ async fn apply(
     ctx: &Context,
     api: &Api<EdgeOneCertificateBinding>,
 ) -> Result<Action, Error> {
-    let (outcome, hash) = sync(binding, ctx).await?;
+    let Synced {
+        outcome,
+        hash,
+        certificates,
+    } = sync(binding, ctx).await?;
     let key = (binding.namespace().unwrap_or_default(), binding.name_any());
     let failures = ctx.count_failure(
         key,
         matches!(&outcome, Outcome::Failed(f) if f.is_retryable()),
     );
     let old = binding.status.clone().unwrap_or_default();
-    let new = next_status(
+    let mut new = next_status(
         &old,
         &outcome,
         binding.metadata.generation,
         hash.as_deref(),
         jiff::Timestamp::now(),
     );
+    if let Some(certificates) = certificates {
+        // Uploads that the current certificates replaced are deleted once EdgeOne serves
+        // the new ones.
+        for replaced in old
+            .certificates
+            .iter()
+            .filter(|c| c.source.starts_with("secret/"))
+        {
+            if !certificates.iter().any(|c| c.cert_id == replaced.cert_id)
+                && !new.pending_deletion.contains(&replaced.cert_id)
+            {
+                new.pending_deletion.push(replaced.cert_id.clone());
+            }
+        }
+        new.certificates = certificates;
+    }
+    let in_sync = matches!(outcome, Outcome::InSync { .. });
+    if in_sync && !new.pending_deletion.is_empty() {
+        new.pending_deletion = delete_replaced(binding, ctx, &new.pending_deletion).await;
+    }
     for (warning, reason, note) in events(&old, &outcome) {
         publish(ctx, binding, warning, reason, note).await;
     }
@@ -146,10 +178,70 @@ async fn apply(
         .await?;
     }
     tracing::info!(binding = %binding.name_any(), outcome = ?outcome, "reconciled");
-    Ok(Action::requeue(jittered(
-        requeue_after(&outcome, failures, &ctx.timing),
-        rand::random(),
-    )))
+    let mut wait = requeue_after(&outcome, failures, &ctx.timing);
+    if in_sync && !new.pending_deletion.is_empty() {
+        // A delete that could not be done yet is retried well before the drift check.
+        wait = wait.min(ctx.timing.deploy_poll * 15);
+    }
+    Ok(Action::requeue(jittered(wait, rand::random())))
+}
+
+/// Deletes replaced uploads (unless the binding opts out) that no other binding lists;
+/// returns those still to delete. A failure never blocks the binding.
+async fn delete_replaced(
+    binding: &EdgeOneCertificateBinding,
+    ctx: &Context,
+    pending: &[String],
+) -> Vec<String> {
+    if binding.spec.cleanup_replaced_certificates == Some(false) {
+        return Vec::new();
+    }
+    let creds = match credentials(binding, ctx).await {
+        Ok(Ok(creds)) => creds,
+        _ => return pending.to_vec(),
+    };
+    let others = match Api::<EdgeOneCertificateBinding>::all(ctx.client.clone())
+        .list(&Default::default())
+        .await
+    {
+        Ok(list) => list.items,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list bindings to check who uses a replaced certificate; deleting later");
+            return pending.to_vec();
+        }
+    };
+    let mut remaining = Vec::new();
+    for id in pending {
+        let used_elsewhere = others.iter().any(|b| {
+            (b.namespace(), b.name_any()) != (binding.namespace(), binding.name_any())
+                && b.status
+                    .iter()
+                    .flat_map(|s| &s.certificates)
+                    .any(|c| &c.cert_id == id)
+        });
+        if used_elsewhere {
+            remaining.push(id.clone());
+            continue;
+        }
+        match ctx.ssl.delete_certificate(&creds, id).await {
+            Ok(_) => {
+                publish(
+                    ctx,
+                    binding,
+                    false,
+                    "CertificateDeleted",
+                    format!("deleted the replaced upload {id}"),
+                )
+                .await;
+            }
+            Err(e) if e.code() == Some("FailedOperation.CertificateNotFound") => {}
+            Err(e) => {
+                tracing::info!(certificate = %id, error = %e, "replaced upload not deleted yet");
+                remaining.push(id.clone());
+            }
+        }
+    }
+    remaining
 }
 
 /// A merge patch from `old` to `new` status. Fields that `new` no longer has are sent
@@ -195,20 +287,121 @@ async fn publish(
 }
 
 /// Resolves, observes, plans and applies; returns the outcome and the spec's digest.
-async fn sync(
+/// What one sync produced: its outcome, the spec's digest, and the certificates the
+/// binding now uses (when they could be resolved).
+struct Synced {
+    outcome: Outcome,
+    hash: Option<String>,
+    certificates: Option<Vec<CertificateStatus>>,
+}
+
+impl Synced {
+    fn failed(failure: Failure, hash: Option<String>) -> Self {
+        Synced {
+            outcome: Outcome::Failed(failure),
+            hash,
+            certificates: None,
+        }
+    }
+}
+
+/// Checks and uploads the binding's Secret-backed certificates.
+async fn upload_sources(
     binding: &EdgeOneCertificateBinding,
     ctx: &Context,
-) -> Result<(Outcome, Option<String>), Error> {
+    creds: &Credentials,
+    sources: &[SecretSource],
+    hosts: &[String],
+) -> Result<Result<(Uploaded, Vec<CertificateStatus>), Failure>, Error> {
+    let namespace = binding.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let checked = match sources::read_and_check(&secrets, &namespace, sources).await? {
+        Ok(checked) => checked,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    // Host coverage can be checked locally when every server certificate's names are known.
+    let spec = &binding.spec;
+    if spec
+        .server_certificates
+        .iter()
+        .all(|s| s.secret_ref.is_some())
+    {
+        let servers: Vec<_> = checked
+            .iter()
+            .filter(|c| {
+                matches!(c.source, SecretSource::Server { .. })
+                    && spec.server_certificates.iter().any(|s| {
+                        s.secret_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == c.source.name())
+                    })
+            })
+            .map(|c| &c.leaf)
+            .collect();
+        let uncovered = sources::uncovered_hosts(hosts, &servers);
+        if !servers.is_empty() && !uncovered.is_empty() {
+            let names: Vec<String> = servers.iter().flat_map(|c| c.names()).collect();
+            return Ok(Err(Failure::CertificateInvalid(format!(
+                "the server certificates cover {names:?} but not the hosts {uncovered:?}; issue a certificate for them or remove them from spec.hosts"
+            ))));
+        }
+    }
+    let known: BTreeMap<String, String> = binding
+        .status
+        .iter()
+        .flat_map(|s| &s.certificates)
+        .filter_map(|c| c.fingerprint_sha256.clone().map(|f| (f, c.cert_id.clone())))
+        .collect();
+    let alias = format!("k8s/{namespace}/{}", binding.name_any());
+    Ok(sources::upload(&ctx.ssl, creds, &alias, &checked, &known)
+        .await
+        .map_err(|e| failure(&e)))
+}
+
+/// Resolves, observes, plans and applies.
+async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Synced, Error> {
     let spec = &binding.spec;
     let hosts = normalized_hosts(&spec.hosts);
-    let desired = match desired_config(spec) {
-        Ok(desired) => desired,
-        Err(e) => return Ok((Outcome::Failed(Failure::InvalidSpec(e.to_string())), None)),
-    };
-    let hash = desired.hash(&spec.zone_id, &hosts);
+    let sources = secret_sources(spec);
+    // Validate the spec before anything is read or uploaded, with placeholder ids.
+    let placeholders: Uploaded = sources.iter().map(|s| (s.clone(), String::new())).collect();
+    if let Err(e) = desired_config(spec, &placeholders) {
+        return Ok(Synced::failed(Failure::InvalidSpec(e.to_string()), None));
+    }
     let creds = match credentials(binding, ctx).await? {
         Ok(creds) => creds,
-        Err(failure) => return Ok((Outcome::Failed(failure), Some(hash))),
+        Err(failure) => return Ok(Synced::failed(failure, None)),
+    };
+    let (uploaded, mut certificates) = if sources.is_empty() {
+        (Uploaded::new(), Vec::new())
+    } else {
+        match upload_sources(binding, ctx, &creds, &sources, &hosts).await? {
+            Ok(found) => found,
+            Err(failure) => return Ok(Synced::failed(failure, None)),
+        }
+    };
+    let desired = match desired_config(spec, &uploaded) {
+        Ok(desired) => desired,
+        Err(e) => return Ok(Synced::failed(Failure::InvalidSpec(e.to_string()), None)),
+    };
+    let hash = desired.hash(&spec.zone_id, &hosts);
+    let by_id: Vec<CertificateStatus> = desired
+        .server_cert_ids
+        .iter()
+        .filter(|id| !certificates.iter().any(|c| &c.cert_id == *id))
+        .map(|id| CertificateStatus {
+            cert_id: id.clone(),
+            source: "certId".into(),
+            fingerprint_sha256: None,
+            not_after: None,
+            subject_names: vec![],
+        })
+        .collect();
+    certificates.extend(by_id);
+    let synced = |outcome| Synced {
+        outcome,
+        hash: Some(hash.clone()),
+        certificates: Some(certificates.clone()),
     };
     let (domains, describe_id) = match ctx
         .teo
@@ -216,7 +409,7 @@ async fn sync(
         .await
     {
         Ok(found) => found,
-        Err(e) => return Ok((Outcome::Failed(failure(&e)), Some(hash))),
+        Err(e) => return Ok(synced(Outcome::Failed(failure(&e)))),
     };
     let observed = observed_hosts(&domains);
     let outcome = match plan(&desired, &hosts, &observed) {
@@ -243,7 +436,7 @@ async fn sync(
             hosts: host_statuses(&hosts, &observed),
         },
     };
-    Ok((outcome, Some(hash)))
+    Ok(synced(outcome))
 }
 
 fn failure(error: &CallError) -> Failure {

@@ -2,7 +2,7 @@
 //! certificate named by its Tencent id. Pure: Secret- and cert-manager-backed sources
 //! are resolved to ids by the caller before this runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{
     CaCertificateSource, CertificateSource, EdgeOneCertificateBindingSpec, Mode, VerifyMode,
@@ -30,40 +30,122 @@ fn sorted(ids: impl IntoIterator<Item = String>) -> Vec<String> {
         .collect()
 }
 
-/// The certificate id of a source. Sources backed by a Secret or a cert-manager
-/// Certificate need the certificate uploaded first, which this release does not do yet.
-fn cert_id(
-    field: &str,
-    cert_id: Option<&String>,
-    other_source: Option<&str>,
-) -> Result<String, SpecError> {
-    match (cert_id, other_source) {
-        (Some(id), _) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
-        (_, Some(kind)) => Err(invalid(
-            field,
-            format!(
-                "{kind} sources are not supported by this operator version yet; name the uploaded certificate with certId"
-            ),
-        )),
-        _ => Err(invalid(field, "set certId to the SSL certificate id")),
+/// A certificate kept in a Secret of the binding's namespace: a server (or origin
+/// client) certificate with its key from `tls.crt`/`tls.key`, or a CA from `key`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SecretSource {
+    Server { name: String },
+    Ca { name: String, key: String },
+}
+
+impl SecretSource {
+    pub fn name(&self) -> &str {
+        match self {
+            SecretSource::Server { name } | SecretSource::Ca { name, .. } => name,
+        }
     }
 }
 
-fn server_source(field: &str, source: &CertificateSource) -> Result<String, SpecError> {
-    let other = match (&source.secret_ref, &source.certificate_ref) {
-        (Some(_), _) => Some("secretRef"),
-        (_, Some(_)) => Some("certificateRef"),
-        _ => None,
-    };
-    cert_id(field, source.cert_id.as_ref(), other)
+/// Certificate ids of the Secret-backed sources, once uploaded.
+pub type Uploaded = BTreeMap<SecretSource, String>;
+
+fn uploaded_id(
+    field: &str,
+    uploaded: &Uploaded,
+    source: SecretSource,
+) -> Result<String, SpecError> {
+    uploaded.get(&source).cloned().ok_or_else(|| {
+        invalid(
+            field,
+            format!("Secret {} has not been uploaded", source.name()),
+        )
+    })
 }
 
-fn ca_source(field: &str, source: &CaCertificateSource) -> Result<String, SpecError> {
-    cert_id(
-        field,
-        source.cert_id.as_ref(),
-        source.secret_ref.as_ref().map(|_| "secretRef"),
-    )
+fn given_id(field: &str, cert_id: &str) -> Result<String, SpecError> {
+    match cert_id.trim() {
+        "" => Err(invalid(field, "certId must not be empty")),
+        id => Ok(id.to_owned()),
+    }
+}
+
+fn server_source(
+    field: &str,
+    source: &CertificateSource,
+    uploaded: &Uploaded,
+) -> Result<String, SpecError> {
+    match (&source.cert_id, &source.secret_ref, &source.certificate_ref) {
+        (Some(id), _, _) => given_id(field, id),
+        (_, Some(secret), _) => uploaded_id(
+            field,
+            uploaded,
+            SecretSource::Server {
+                name: secret.name.clone(),
+            },
+        ),
+        (_, _, Some(_)) => Err(invalid(
+            field,
+            "certificateRef (cert-manager Certificate) sources are not supported by this operator version yet; name its Secret with secretRef",
+        )),
+        _ => Err(invalid(
+            field,
+            "set one of certId, secretRef or certificateRef",
+        )),
+    }
+}
+
+fn ca_source(
+    field: &str,
+    source: &CaCertificateSource,
+    uploaded: &Uploaded,
+) -> Result<String, SpecError> {
+    match (&source.cert_id, &source.secret_ref) {
+        (Some(id), _) => given_id(field, id),
+        (_, Some(secret)) => uploaded_id(
+            field,
+            uploaded,
+            SecretSource::Ca {
+                name: secret.name.clone(),
+                key: secret.key_or_default().to_owned(),
+            },
+        ),
+        _ => Err(invalid(field, "set one of certId or secretRef")),
+    }
+}
+
+/// Every Secret-backed source of a spec, each once.
+pub fn secret_sources(spec: &EdgeOneCertificateBindingSpec) -> Vec<SecretSource> {
+    let servers = spec
+        .server_certificates
+        .iter()
+        .chain(
+            spec.upstream
+                .iter()
+                .flat_map(|u| u.mutual_tls.iter().flat_map(|m| &m.certificates)),
+        )
+        .filter_map(|s| s.secret_ref.as_ref())
+        .map(|r| SecretSource::Server {
+            name: r.name.clone(),
+        });
+    let cas = spec
+        .client_authentication
+        .iter()
+        .flat_map(|a| &a.ca_certificates)
+        .chain(
+            spec.upstream
+                .iter()
+                .flat_map(|u| u.certificate_verify.iter().flat_map(|v| &v.ca_certificates)),
+        )
+        .filter_map(|s| s.secret_ref.as_ref())
+        .map(|r| SecretSource::Ca {
+            name: r.name.clone(),
+            key: r.key_or_default().to_owned(),
+        });
+    servers
+        .chain(cas)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 fn all<T>(
@@ -110,8 +192,15 @@ pub fn normalized_hosts(hosts: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The desired configuration of a spec whose certificates are all named by id.
-pub fn desired_config(spec: &EdgeOneCertificateBindingSpec) -> Result<DesiredConfig, SpecError> {
+/// The desired configuration of a spec; Secret-backed certificates are looked up in
+/// `uploaded`.
+pub fn desired_config(
+    spec: &EdgeOneCertificateBindingSpec,
+    uploaded: &Uploaded,
+) -> Result<DesiredConfig, SpecError> {
+    let server_source =
+        |field: &str, source: &CertificateSource| server_source(field, source, uploaded);
+    let ca_source = |field: &str, source: &CaCertificateSource| ca_source(field, source, uploaded);
     if spec.hosts.is_empty() {
         return Err(invalid("spec.hosts", "list at least one host"));
     }
@@ -195,13 +284,17 @@ pub fn desired_config(spec: &EdgeOneCertificateBindingSpec) -> Result<DesiredCon
 mod tests {
     use super::*;
 
+    fn desired_config_of(spec: &EdgeOneCertificateBindingSpec) -> Result<DesiredConfig, SpecError> {
+        desired_config(spec, &Uploaded::new())
+    }
+
     fn spec(json: serde_json::Value) -> EdgeOneCertificateBindingSpec {
         serde_json::from_value(json).unwrap()
     }
 
     #[test]
     fn seed_examples_resolve() {
-        let ssl = desired_config(&spec(serde_json::json!({
+        let ssl = desired_config_of(&spec(serde_json::json!({
             "zoneId": "zone-2fgd17m17xw", "hosts": ["abc.test.com"], "mode": "sslcert",
             "serverCertificates": [{"certId": "cert-b"}, {"certId": "cert-a"}, {"certId": "cert-a"}]
         })))
@@ -214,7 +307,7 @@ mod tests {
         );
         assert_eq!(ssl.client_mtls, None, "unmanaged unless named");
 
-        let mtls = desired_config(&spec(serde_json::json!({
+        let mtls = desired_config_of(&spec(serde_json::json!({
             "zoneId": "zone-2fgd17m17xw", "hosts": ["abc.test.com"], "mode": "eofreecert",
             "clientAuthentication": {"enabled": true, "caCertificates": [{"certId": "J2JqATrt"}]},
             "upstream": {"certificateVerify": {"mode": "disable"}}
@@ -249,7 +342,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"zoneId": "zone-1", "hosts": ["a.com"], "mode": "sslcert", "serverCertificates": [{"secretRef": {"name": "tls"}}]}),
-                "spec.serverCertificates[0]: secretRef sources are not supported",
+                "spec.serverCertificates[0]: Secret tls has not been uploaded",
             ),
             (
                 serde_json::json!({"zoneId": "zone-1", "hosts": ["a.com"], "mode": "eofreecert", "clientAuthentication": {"enabled": true}}),
@@ -261,7 +354,7 @@ mod tests {
             ),
         ];
         for (json, expected) in cases {
-            let error = desired_config(&spec(json)).unwrap_err().to_string();
+            let error = desired_config_of(&spec(json)).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{error}");
         }
     }

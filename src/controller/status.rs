@@ -33,6 +33,10 @@ pub enum Failure {
     InvalidSpec(String),
     /// No usable credentials; the message says where they were looked for.
     CredentialsMissing(String),
+    /// A Secret the spec names does not exist.
+    SecretNotFound(String),
+    /// A certificate from a Secret failed the local checks; nothing was sent.
+    CertificateInvalid(String),
     /// A Tencent Cloud call failed (or never got an answer: `code` is then ours).
     Tencent {
         class: ErrorClass,
@@ -47,6 +51,8 @@ impl Failure {
         match self {
             Failure::InvalidSpec(_) => conditions::INVALID_SPEC,
             Failure::CredentialsMissing(_) => conditions::CREDENTIALS_MISSING,
+            Failure::SecretNotFound(_) => conditions::SECRET_NOT_FOUND,
+            Failure::CertificateInvalid(_) => conditions::CERTIFICATE_INVALID,
             Failure::Tencent {
                 class: ErrorClass::Auth,
                 ..
@@ -61,7 +67,10 @@ impl Failure {
 
     fn message(&self) -> String {
         match self {
-            Failure::InvalidSpec(m) | Failure::CredentialsMissing(m) => m.clone(),
+            Failure::InvalidSpec(m)
+            | Failure::CredentialsMissing(m)
+            | Failure::SecretNotFound(m)
+            | Failure::CertificateInvalid(m) => m.clone(),
             Failure::Tencent {
                 code,
                 message,
