@@ -8,38 +8,29 @@
 //! `tls.crt` is the leaf followed by the intermediate, `tls.key` the leaf's PKCS#8 key
 //! and `ca.crt` the root, as cert-manager's CA issuer writes them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
-use edgeone_cert_operator::api::{
-    CertificateStatus, EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus,
-};
+use common::*;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use edgeone_cert_operator::api::{CertificateStatus, EdgeOneCertificateBindingStatus};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{ObjectMeta, PostParams};
-use kube::{Api, Client};
+use kube::api::ObjectMeta;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use teo_emulator::{CallRecord, Emulator, Seed, State};
+use teo_emulator::CallRecord;
 
-const SECRET_ID: &str = "AKIDdemo0000000000000000000000000000";
-const SECRET_KEY: &str = "demo-secret-key-not-a-real-credential";
-const ZONE: &str = "zone-2fgd17m17xw";
 /// A server certificate seeded in the emulator, covering abc.test.com and www.test.com.
 const SEEDED_CERT: &str = "cert-244ffgv7m17xw";
 /// A CA certificate seeded in the emulator.
 const SEEDED_CA: &str = "J2JqATrt";
-const WAIT: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(200);
-/// How long "nothing more happens" is watched for.
-const QUIET: Duration = Duration::from_secs(3);
 const DAY: i64 = 86_400;
 /// The calls that change Tencent Cloud's certificates or hosts.
 const CHANGES: [&str; 3] = [
@@ -51,294 +42,6 @@ const CHANGES: [&str; 3] = [
 // ---------------------------------------------------------------------------------------
 // The world: control plane, namespace, emulator, operator (as in tests/operator.rs).
 // ---------------------------------------------------------------------------------------
-
-/// Applies the CRD from `crds/` once per test binary.
-fn install_crd() -> &'static testbed::ControlPlane {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    let cp = testbed::shared();
-    INSTALLED.get_or_init(|| {
-        let crd = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crds/edgeone.operators.dev_edgeonecertificatebindings.yaml"
-        );
-        let out = cp
-            .kubectl()
-            .args(["apply", "-f", crd])
-            .output()
-            .expect("kubectl apply");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = cp
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/edgeonecertificatebindings.edgeone.operators.dev",
-            ])
-            .output()
-            .expect("kubectl wait");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    cp
-}
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// One test's world: a namespace, an emulator seeded with the API document's zone,
-/// and an operator process for that namespace.
-struct World {
-    client: Client,
-    namespace: String,
-    emulator: Emulator,
-    log: std::path::PathBuf,
-    _operator: Operator,
-}
-
-impl World {
-    async fn new(prefix: &str, extra_args: &[&str]) -> World {
-        let cp = install_crd();
-        let client = cp.kube_client().await.expect("kube client");
-        let namespace = testbed::fresh_namespace(&client, prefix)
-            .await
-            .expect("namespace");
-        let seed: Seed =
-            serde_json::from_str(include_str!("../emulator/seeds/demo.json")).expect("seed");
-        let mut state = State::from_seed(&seed).expect("state");
-        state.settings.deploy_delay_ms = 300;
-        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state)
-            .await
-            .expect("emulator");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_edgeone-cert-operator"));
-        command
-            .args([
-                "run",
-                "--watch-namespace",
-                &namespace,
-                "--deploy-poll",
-                "300ms",
-                "--health-addr",
-                "127.0.0.1:0",
-                "--log-level",
-                "info,edgeone_cert_operator=debug",
-            ])
-            .arg("--kubeconfig")
-            .arg(cp.kubeconfig_path())
-            .args([
-                "--teo-endpoint",
-                &emulator.url(),
-                "--ssl-endpoint",
-                &emulator.url(),
-                "--sts-endpoint",
-                &emulator.url(),
-            ])
-            .args(extra_args)
-            .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
-            .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
-            .env_remove("TENCENTCLOUD_SESSION_TOKEN")
-            .stdin(Stdio::null());
-        // The operator's log goes to a file, named in every failure message.
-        let log = std::env::temp_dir().join(format!("edgeone-cert-operator-{namespace}.log"));
-        let file = std::fs::File::create(&log).expect("operator log file");
-        command
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file);
-        let child = testbed::process::spawn_bound_to_us(command).expect("start the operator");
-        World {
-            client,
-            namespace,
-            emulator,
-            log,
-            _operator: Operator(child),
-        }
-    }
-
-    fn bindings(&self) -> Api<EdgeOneCertificateBinding> {
-        Api::namespaced(self.client.clone(), &self.namespace)
-    }
-
-    fn secrets(&self) -> Api<Secret> {
-        Api::namespaced(self.client.clone(), &self.namespace)
-    }
-
-    async fn create(&self, name: &str, spec: Value) -> EdgeOneCertificateBinding {
-        let binding: EdgeOneCertificateBinding = serde_json::from_value(json!({
-            "apiVersion": "edgeone.operators.dev/v1alpha1",
-            "kind": "EdgeOneCertificateBinding",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .expect("binding");
-        self.bindings()
-            .create(&PostParams::default(), &binding)
-            .await
-            .expect("create binding")
-    }
-
-    /// Creates the Secret, or replaces the existing one of that name in a single update
-    /// (data and annotations together, as cert-manager does on renewal).
-    async fn put_secret(&self, mut secret: Secret) {
-        let name = secret.metadata.name.clone().expect("secret name");
-        match self.secrets().get_opt(&name).await.expect("get secret") {
-            None => {
-                self.secrets()
-                    .create(&PostParams::default(), &secret)
-                    .await
-                    .expect("create secret");
-            }
-            Some(existing) => {
-                secret.metadata.resource_version = existing.metadata.resource_version;
-                self.secrets()
-                    .replace(&name, &PostParams::default(), &secret)
-                    .await
-                    .expect("replace secret");
-            }
-        }
-    }
-
-    /// Polls the binding until `done` holds for its status, or fails after a minute
-    /// with the last status seen.
-    async fn wait_status(
-        &self,
-        name: &str,
-        what: &str,
-        done: impl Fn(&EdgeOneCertificateBindingStatus) -> bool,
-    ) -> EdgeOneCertificateBindingStatus {
-        let start = Instant::now();
-        loop {
-            let status = self
-                .bindings()
-                .get(name)
-                .await
-                .expect("get binding")
-                .status
-                .unwrap_or_default();
-            if done(&status) {
-                return status;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "{name}: timed out waiting for {what}; operator log: {}; last status: {status:#?}; calls: {:#?}",
-                self.log.display(),
-                self.emulator.calls()
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    async fn wait_ready(&self, name: &str) -> EdgeOneCertificateBindingStatus {
-        self.wait_status(name, "Ready", |s| condition(s, "Ready") == Some("True"))
-            .await
-    }
-
-    /// Waits until the binding is Ready=False with `reason`, and returns that condition.
-    async fn wait_not_ready(&self, name: &str, reason: &str) -> Condition {
-        let status = self
-            .wait_status(name, &format!("Ready=False with reason {reason}"), |s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "False" && c.reason == reason)
-            })
-            .await;
-        status
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready condition")
-    }
-
-    /// Polls the emulator until `done` holds for its state.
-    async fn wait_emulator(&self, what: &str, done: impl Fn(&mut State) -> bool) {
-        let start = Instant::now();
-        while !self.emulator.with_state(&done) {
-            assert!(
-                start.elapsed() < WAIT,
-                "timed out waiting for {what}; operator log: {}; calls: {:#?}",
-                self.log.display(),
-                self.emulator.calls()
-            );
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    fn calls(&self, action: &str) -> Vec<CallRecord> {
-        self.emulator
-            .calls()
-            .into_iter()
-            .filter(|c| c.action == action)
-            .collect()
-    }
-
-    /// The successful `ModifyHostsCertificate` calls that touched `host`.
-    fn modifies_of(&self, host: &str) -> Vec<CallRecord> {
-        self.calls("ModifyHostsCertificate")
-            .into_iter()
-            .filter(|c| {
-                c.request["Hosts"]
-                    .as_array()
-                    .is_some_and(|hosts| hosts.iter().any(|h| h == host))
-            })
-            .collect()
-    }
-
-    fn host_server_cert_ids(&self, host: &str) -> Vec<String> {
-        self.emulator.with_state(|s| {
-            s.domains[&(ZONE.to_string(), host.to_string())]
-                .config
-                .server_cert_ids
-                .clone()
-        })
-    }
-
-    /// The ids of the certificates in the emulator with this SHA-256 fingerprint.
-    fn uploaded_with_fingerprint(&self, fingerprint: &str) -> Vec<String> {
-        self.emulator.with_state(|s| {
-            s.certificates
-                .values()
-                .filter(|c| c.fingerprint.as_deref() == Some(fingerprint))
-                .map(|c| c.cert_id.clone())
-                .collect()
-        })
-    }
-
-    /// Asserts that within [`QUIET`] no new call of these actions reaches the emulator.
-    async fn assert_no_new_calls(&self, actions: &[&str], why: &str) {
-        let before = self.emulator.calls().len();
-        tokio::time::sleep(QUIET).await;
-        let new: Vec<CallRecord> = self.emulator.calls()[before..]
-            .iter()
-            .filter(|c| actions.contains(&c.action.as_str()))
-            .cloned()
-            .collect();
-        assert!(
-            new.is_empty(),
-            "{why}: unexpected calls {new:#?}; operator log: {}",
-            self.log.display()
-        );
-    }
-}
-
-fn condition<'a>(status: &'a EdgeOneCertificateBindingStatus, type_: &str) -> Option<&'a str> {
-    status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| c.status.as_str())
-}
 
 /// A binding in mode sslcert serving the certificate of the Secret `secret`.
 fn secret_spec(hosts: &[&str], secret: &str) -> Value {
