@@ -852,3 +852,56 @@ async fn client_ca_from_a_secret_turns_on_edge_mtls() {
         .assert_no_new_calls(&CHANGES, "a Ready binding with a client CA from a Secret")
         .await;
 }
+
+/// A cert-manager Certificate as cert-manager leaves it: the spec, and a status
+/// subresource with the Ready condition.
+fn certificate(name: &str, secret: &str, hosts: &[&str]) -> kube::api::DynamicObject {
+    let resource = edgeone_cert_operator::controller::certmanager::certificate_resource();
+    let mut certificate = kube::api::DynamicObject::new(name, &resource);
+    certificate.data = json!({"spec": {"secretName": secret, "dnsNames": hosts, "issuerRef": {"name": "test-ca", "kind": "Issuer"}}});
+    certificate
+}
+
+#[tokio::test]
+async fn certificate_ref_waits_for_cert_manager_then_binds() {
+    install_cert_manager_crds();
+    let world = World::new("certref", &[]).await;
+    let resource = edgeone_cert_operator::controller::certmanager::certificate_resource();
+    let certificates: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(world.client.clone(), &world.namespace, &resource);
+    let hosts = ["abc.test.com"];
+    certificates
+        .create(&Default::default(), &certificate("web", "web-tls", &hosts))
+        .await
+        .expect("create Certificate");
+    world
+        .create("web", json!({"zoneId": ZONE, "hosts": hosts, "mode": "sslcert", "serverCertificates": [{"certificateRef": {"name": "web"}}]}))
+        .await;
+
+    // Not issued yet: the binding waits and calls nothing.
+    let waiting = world.wait_not_ready("web", "WaitingForCertificate").await;
+    assert!(waiting.message.contains("web"), "{}", waiting.message);
+    assert!(
+        world.emulator.calls().is_empty(),
+        "no Tencent call while the Certificate is not Ready"
+    );
+
+    // cert-manager issues it: the Secret, then the Ready condition.
+    let issued = TestCa::root("Test Root CA", &[])
+        .intermediate("Test Issuing CA")
+        .issue(&hosts);
+    world.put_secret(issued_secret("web-tls", &issued)).await;
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired"}]}});
+    certificates
+        .patch_status(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(ready),
+        )
+        .await
+        .expect("mark the Certificate Ready");
+    let status = world.wait_ready("web").await;
+    assert_eq!(world.calls("UploadCertificate").len(), 1);
+    assert_eq!(status.certificates.len(), 1, "{status:#?}");
+    assert_eq!(status.certificates[0].source, "secret/web-tls");
+}

@@ -42,6 +42,8 @@ pub const TENCENT_CLOUD_ERROR: &str = "TencentCloudError";
 pub const THROTTLED: &str = "Throttled";
 /// The binding is being deleted.
 pub const TERMINATING: &str = "Terminating";
+/// A cert-manager Certificate the binding names is missing or not Ready yet.
+pub const WAITING_FOR_CERTIFICATE: &str = "WaitingForCertificate";
 
 /// Sets the condition `type_` to `status` ("True"/"False") with `reason` and `message`.
 ///

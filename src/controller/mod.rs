@@ -1,5 +1,6 @@
 //! Reconciliation of `EdgeOneCertificateBinding`: resolve → plan → apply → observe → status.
 
+pub mod certmanager;
 pub mod plan;
 pub mod reconcile;
 pub mod resolve;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DynamicObject, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
@@ -40,9 +42,26 @@ fn uses_secret(binding: &EdgeOneCertificateBinding, name: &str) -> bool {
     spec.credentials_ref
         .as_ref()
         .is_some_and(|r| r.name == name)
-        || resolve::secret_sources(spec)
+        || resolve::secret_sources(spec, &Default::default())
             .iter()
             .any(|s| s.name() == name)
+}
+
+/// Bindings in the namespace that name the cert-manager Certificate.
+fn bindings_using_certificate(
+    store: &Store<EdgeOneCertificateBinding>,
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<EdgeOneCertificateBinding>> {
+    store
+        .state()
+        .iter()
+        .filter(|b| {
+            b.namespace() == namespace
+                && resolve::certificate_refs(&b.spec).iter().any(|c| c == name)
+        })
+        .map(|b| ObjectRef::from_obj(b.as_ref()))
+        .collect()
 }
 
 /// Bindings in the Secret's namespace that read it.
@@ -102,8 +121,38 @@ pub async fn run(
                 &secret.name_any(),
             ))
         });
-    Controller::for_stream(binding_changes, store)
-        .reconcile_on(secret_changes)
+    // cert-manager may not be installed; then there is nothing to watch, and bindings
+    // that name Certificates wait (and poll) with reason WaitingForCertificate.
+    let certificates: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &certmanager::certificate_resource()),
+        None => Api::all_with(client.clone(), &certmanager::certificate_resource()),
+    };
+    let cert_manager_installed = certificates
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .is_ok();
+    let certificate_store = store.clone();
+    let certificate_changes = watcher(certificates, watcher::Config::default())
+        .default_backoff()
+        .touched_objects()
+        .filter_map(|certificate| std::future::ready(certificate.ok()))
+        .flat_map(move |certificate| {
+            futures::stream::iter(bindings_using_certificate(
+                &certificate_store,
+                certificate.namespace(),
+                &certificate.name_any(),
+            ))
+        });
+    let mut controller =
+        Controller::for_stream(binding_changes, store).reconcile_on(secret_changes);
+    if cert_manager_installed {
+        controller = controller.reconcile_on(certificate_changes);
+    } else {
+        tracing::info!(
+            "cert-manager Certificates are not served by this cluster; certificateRef sources will wait for them"
+        );
+    }
+    controller
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, context)
         .for_each(|result| async move {

@@ -17,9 +17,11 @@ use crate::api::{
     CertificateStatus, DeletionPolicy, EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus,
     HostStatus,
 };
+use crate::controller::certmanager;
 use crate::controller::plan::{DesiredConfig, MutualTls, ObservedHost, OriginVerify, Plan, plan};
 use crate::controller::resolve::{
-    SecretSource, Uploaded, desired_config, normalized_hosts, secret_sources,
+    CertificateSecrets, SecretSource, Uploaded, certificate_refs, desired_config, normalized_hosts,
+    secret_sources,
 };
 use crate::controller::sources;
 use crate::controller::status::{
@@ -311,6 +313,7 @@ async fn upload_sources(
     ctx: &Context,
     creds: &Credentials,
     sources: &[SecretSource],
+    certificate_secrets: &CertificateSecrets,
     hosts: &[String],
 ) -> Result<Result<(Uploaded, Vec<CertificateStatus>), Failure>, Error> {
     let namespace = binding.namespace().unwrap_or_default();
@@ -319,30 +322,32 @@ async fn upload_sources(
         Ok(checked) => checked,
         Err(failure) => return Ok(Err(failure)),
     };
-    // Host coverage can be checked locally when every server certificate's names are known.
-    let spec = &binding.spec;
-    if spec
+    // Host coverage can be checked locally when every server certificate's names are
+    // known, i.e. all of them come from Secrets.
+    let server_secrets: Option<Vec<&String>> = binding
+        .spec
         .server_certificates
         .iter()
-        .all(|s| s.secret_ref.is_some())
-    {
+        .map(|s| match (&s.secret_ref, &s.certificate_ref) {
+            (Some(secret), _) => Some(&secret.name),
+            (_, Some(certificate)) => certificate_secrets.get(&certificate.name),
+            _ => None,
+        })
+        .collect();
+    if let Some(names) = server_secrets.filter(|n| !n.is_empty()) {
         let servers: Vec<_> = checked
             .iter()
             .filter(|c| {
                 matches!(c.source, SecretSource::Server { .. })
-                    && spec.server_certificates.iter().any(|s| {
-                        s.secret_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == c.source.name())
-                    })
+                    && names.iter().any(|n| n.as_str() == c.source.name())
             })
             .map(|c| &c.leaf)
             .collect();
         let uncovered = sources::uncovered_hosts(hosts, &servers);
-        if !servers.is_empty() && !uncovered.is_empty() {
-            let names: Vec<String> = servers.iter().flat_map(|c| c.names()).collect();
+        if !uncovered.is_empty() {
+            let covered: Vec<String> = servers.iter().flat_map(|c| c.names()).collect();
             return Ok(Err(Failure::CertificateInvalid(format!(
-                "the server certificates cover {names:?} but not the hosts {uncovered:?}; issue a certificate for them or remove them from spec.hosts"
+                "the server certificates cover {covered:?} but not the hosts {uncovered:?}; issue a certificate for them or remove them from spec.hosts"
             ))));
         }
     }
@@ -362,12 +367,30 @@ async fn upload_sources(
 async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Synced, Error> {
     let spec = &binding.spec;
     let hosts = normalized_hosts(&spec.hosts);
-    let sources = secret_sources(spec);
     // Validate the spec before anything is read or uploaded, with placeholder ids.
-    let placeholders: Uploaded = sources.iter().map(|s| (s.clone(), String::new())).collect();
-    if let Err(e) = desired_config(spec, &placeholders) {
+    let placeholder_secrets: CertificateSecrets = certificate_refs(spec)
+        .into_iter()
+        .map(|name| (name.clone(), format!("certificate:{name}")))
+        .collect();
+    let placeholders: Uploaded = secret_sources(spec, &placeholder_secrets)
+        .into_iter()
+        .map(|s| (s, String::new()))
+        .collect();
+    if let Err(e) = desired_config(spec, &placeholders, &placeholder_secrets) {
         return Ok(Synced::failed(Failure::InvalidSpec(e.to_string()), None));
     }
+    let namespace = binding.namespace().unwrap_or_default();
+    let certificate_names = certificate_refs(spec);
+    let certificate_secrets = if certificate_names.is_empty() {
+        CertificateSecrets::new()
+    } else {
+        let api = certmanager::certificates(ctx.client.clone(), &namespace);
+        match certmanager::resolve(&api, &namespace, &certificate_names).await? {
+            Ok(secrets) => secrets,
+            Err(waiting) => return Ok(Synced::failed(waiting, None)),
+        }
+    };
+    let sources = secret_sources(spec, &certificate_secrets);
     let creds = match credentials(binding, ctx).await? {
         Ok(creds) => creds,
         Err(failure) => return Ok(Synced::failed(failure, None)),
@@ -375,12 +398,12 @@ async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Sync
     let (uploaded, mut certificates) = if sources.is_empty() {
         (Uploaded::new(), Vec::new())
     } else {
-        match upload_sources(binding, ctx, &creds, &sources, &hosts).await? {
+        match upload_sources(binding, ctx, &creds, &sources, &certificate_secrets, &hosts).await? {
             Ok(found) => found,
             Err(failure) => return Ok(Synced::failed(failure, None)),
         }
     };
-    let desired = match desired_config(spec, &uploaded) {
+    let desired = match desired_config(spec, &uploaded, &certificate_secrets) {
         Ok(desired) => desired,
         Err(e) => return Ok(Synced::failed(Failure::InvalidSpec(e.to_string()), None)),
     };

@@ -49,6 +49,10 @@ impl SecretSource {
 /// Certificate ids of the Secret-backed sources, once uploaded.
 pub type Uploaded = BTreeMap<SecretSource, String>;
 
+/// The Secret of each cert-manager Certificate a spec names (`spec.secretName`), for
+/// those that are Ready.
+pub type CertificateSecrets = BTreeMap<String, String>;
+
 fn uploaded_id(
     field: &str,
     uploaded: &Uploaded,
@@ -73,25 +77,51 @@ fn server_source(
     field: &str,
     source: &CertificateSource,
     uploaded: &Uploaded,
+    certificate_secrets: &CertificateSecrets,
 ) -> Result<String, SpecError> {
-    match (&source.cert_id, &source.secret_ref, &source.certificate_ref) {
-        (Some(id), _, _) => given_id(field, id),
-        (_, Some(secret), _) => uploaded_id(
+    let from_secret = |name: &str| {
+        uploaded_id(
             field,
             uploaded,
             SecretSource::Server {
-                name: secret.name.clone(),
+                name: name.to_owned(),
             },
-        ),
-        (_, _, Some(_)) => Err(invalid(
-            field,
-            "certificateRef (cert-manager Certificate) sources are not supported by this operator version yet; name its Secret with secretRef",
-        )),
+        )
+    };
+    match (&source.cert_id, &source.secret_ref, &source.certificate_ref) {
+        (Some(id), _, _) => given_id(field, id),
+        (_, Some(secret), _) => from_secret(&secret.name),
+        (_, _, Some(certificate)) => match certificate_secrets.get(&certificate.name) {
+            Some(secret) => from_secret(secret),
+            None => Err(invalid(
+                field,
+                format!("Certificate {} is not Ready yet", certificate.name),
+            )),
+        },
         _ => Err(invalid(
             field,
             "set one of certId, secretRef or certificateRef",
         )),
     }
+}
+
+/// The cert-manager Certificates a spec names, each once.
+pub fn certificate_refs(spec: &EdgeOneCertificateBindingSpec) -> Vec<String> {
+    server_sources(spec)
+        .filter_map(|s| s.certificate_ref.as_ref().map(|r| r.name.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn server_sources(
+    spec: &EdgeOneCertificateBindingSpec,
+) -> impl Iterator<Item = &CertificateSource> {
+    spec.server_certificates.iter().chain(
+        spec.upstream
+            .iter()
+            .flat_map(|u| u.mutual_tls.iter().flat_map(|m| &m.certificates)),
+    )
 }
 
 fn ca_source(
@@ -114,19 +144,17 @@ fn ca_source(
 }
 
 /// Every Secret-backed source of a spec, each once.
-pub fn secret_sources(spec: &EdgeOneCertificateBindingSpec) -> Vec<SecretSource> {
-    let servers = spec
-        .server_certificates
-        .iter()
-        .chain(
-            spec.upstream
-                .iter()
-                .flat_map(|u| u.mutual_tls.iter().flat_map(|m| &m.certificates)),
-        )
-        .filter_map(|s| s.secret_ref.as_ref())
-        .map(|r| SecretSource::Server {
-            name: r.name.clone(),
-        });
+pub fn secret_sources(
+    spec: &EdgeOneCertificateBindingSpec,
+    certificate_secrets: &CertificateSecrets,
+) -> Vec<SecretSource> {
+    let servers = server_sources(spec)
+        .filter_map(|s| match (&s.secret_ref, &s.certificate_ref) {
+            (Some(secret), _) => Some(secret.name.clone()),
+            (_, Some(certificate)) => certificate_secrets.get(&certificate.name).cloned(),
+            _ => None,
+        })
+        .map(|name| SecretSource::Server { name });
     let cas = spec
         .client_authentication
         .iter()
@@ -197,9 +225,11 @@ pub fn normalized_hosts(hosts: &[String]) -> Vec<String> {
 pub fn desired_config(
     spec: &EdgeOneCertificateBindingSpec,
     uploaded: &Uploaded,
+    certificate_secrets: &CertificateSecrets,
 ) -> Result<DesiredConfig, SpecError> {
-    let server_source =
-        |field: &str, source: &CertificateSource| server_source(field, source, uploaded);
+    let server_source = |field: &str, source: &CertificateSource| {
+        server_source(field, source, uploaded, certificate_secrets)
+    };
     let ca_source = |field: &str, source: &CaCertificateSource| ca_source(field, source, uploaded);
     if spec.hosts.is_empty() {
         return Err(invalid("spec.hosts", "list at least one host"));
@@ -285,7 +315,7 @@ mod tests {
     use super::*;
 
     fn desired_config_of(spec: &EdgeOneCertificateBindingSpec) -> Result<DesiredConfig, SpecError> {
-        desired_config(spec, &Uploaded::new())
+        desired_config(spec, &Uploaded::new(), &CertificateSecrets::new())
     }
 
     fn spec(json: serde_json::Value) -> EdgeOneCertificateBindingSpec {

@@ -37,6 +37,8 @@ pub enum Failure {
     SecretNotFound(String),
     /// A certificate from a Secret failed the local checks; nothing was sent.
     CertificateInvalid(String),
+    /// A cert-manager Certificate the spec names is missing or not Ready yet.
+    WaitingForCertificate(String),
     /// A Tencent Cloud call failed (or never got an answer: `code` is then ours).
     Tencent {
         class: ErrorClass,
@@ -53,6 +55,7 @@ impl Failure {
             Failure::CredentialsMissing(_) => conditions::CREDENTIALS_MISSING,
             Failure::SecretNotFound(_) => conditions::SECRET_NOT_FOUND,
             Failure::CertificateInvalid(_) => conditions::CERTIFICATE_INVALID,
+            Failure::WaitingForCertificate(_) => conditions::WAITING_FOR_CERTIFICATE,
             Failure::Tencent {
                 class: ErrorClass::Auth,
                 ..
@@ -70,7 +73,8 @@ impl Failure {
             Failure::InvalidSpec(m)
             | Failure::CredentialsMissing(m)
             | Failure::SecretNotFound(m)
-            | Failure::CertificateInvalid(m) => m.clone(),
+            | Failure::CertificateInvalid(m)
+            | Failure::WaitingForCertificate(m) => m.clone(),
             Failure::Tencent {
                 code,
                 message,
@@ -331,6 +335,9 @@ pub fn requeue_after(outcome: &Outcome, failures: u32, timing: &Timing) -> Durat
                 .saturating_mul(1 << exponent)
                 .min(timing.backoff_max)
         }
+        // Certificate changes trigger a reconcile; the poll covers a cert-manager
+        // installed after the operator started.
+        Outcome::Failed(Failure::WaitingForCertificate(_)) => timing.deploy_poll * 15,
         Outcome::Failed(_) => timing.terminal_recheck,
     }
 }

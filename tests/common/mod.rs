@@ -61,6 +61,55 @@ pub fn install_crd() -> &'static testbed::ControlPlane {
     cp
 }
 
+/// Applies cert-manager's CRDs (from its Go module at the release pinned in
+/// tests/certmanager/crds.sh) once per test binary, before any operator starts.
+pub fn install_cert_manager_crds() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let cp = install_crd();
+    INSTALLED.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/certmanager/crds.sh");
+        let out = Command::new(script)
+            .output()
+            .expect("run tests/certmanager/crds.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let out = cp
+            .kubectl()
+            .args([
+                "apply",
+                "--server-side",
+                "-f",
+                &format!("{dir}/cert-manager.io_certificates.yaml"),
+            ])
+            .output()
+            .expect("kubectl apply");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cp
+            .kubectl()
+            .args([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/certificates.cert-manager.io",
+            ])
+            .output()
+            .expect("kubectl wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
 pub struct Operator(Child);
 
 impl Drop for Operator {
