@@ -73,6 +73,10 @@ pub struct RunArgs {
     /// How often deployment progress is polled after a change.
     #[arg(long, env = "EDGEONE_DEPLOY_POLL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub deploy_poll: Duration,
+    /// Warn (condition CertificateExpiringSoon and an event) when a bound certificate
+    /// expires within this long.
+    #[arg(long, env = "EDGEONE_EXPIRY_WARNING", default_value = "14d", value_parser = humantime::parse_duration)]
+    pub expiry_warning: Duration,
     /// Address of /healthz and /readyz (port 0 picks a free port, logged at start).
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
@@ -156,6 +160,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         drift_interval: args.drift_interval,
         terminal_recheck: args.terminal_recheck,
         deploy_poll: args.deploy_poll,
+        expiry_warning: args.expiry_warning,
         ..Timing::default()
     };
     let context = Arc::new(Context::new(

@@ -905,3 +905,32 @@ async fn certificate_ref_waits_for_cert_manager_then_binds() {
     assert_eq!(status.certificates.len(), 1, "{status:#?}");
     assert_eq!(status.certificates[0].source, "secret/web-tls");
 }
+
+#[tokio::test]
+async fn a_certificate_close_to_expiry_is_warned_about() {
+    let world = World::new("expiry", &["--expiry-warning", "14d"]).await;
+    let now = now_unix();
+    let issued = TestCa::root("Test Root CA", &[])
+        .intermediate("Test Issuing CA")
+        .issue_between(&["abc.test.com"], now - DAY, now + 10 * DAY);
+    world
+        .put_secret(issued_secret("short-lived", &issued))
+        .await;
+    world
+        .create("short", secret_spec(&["abc.test.com"], "short-lived"))
+        .await;
+    // A warning, not a failure: the binding is Ready all the same.
+    let status = world.wait_ready("short").await;
+    let expiring = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "CertificateExpiringSoon")
+        .expect("the condition");
+    assert_eq!(expiring.status, "True", "{expiring:?}");
+    assert!(
+        expiring.message.contains("has not been renewed"),
+        "{}",
+        expiring.message
+    );
+    world.wait_event("CertificateExpiringSoon").await;
+}

@@ -25,7 +25,7 @@ use crate::controller::resolve::{
 };
 use crate::controller::sources;
 use crate::controller::status::{
-    Failure, Outcome, Timing, events, jittered, next_status, requeue_after,
+    Failure, Outcome, Timing, check_expiry, events, jittered, next_status, requeue_after,
 };
 use crate::tencent::credentials::{CredentialProvider, Credentials};
 use crate::tencent::error::CallError;
@@ -164,11 +164,12 @@ async fn apply(
         }
         new.certificates = certificates;
     }
+    let expiring = check_expiry(&mut new, ctx.timing.expiry_warning, jiff::Timestamp::now());
     let in_sync = matches!(outcome, Outcome::InSync { .. });
     if in_sync && !new.pending_deletion.is_empty() {
         new.pending_deletion = delete_replaced(binding, ctx, &new.pending_deletion).await;
     }
-    for (warning, reason, note) in events(&old, &outcome) {
+    for (warning, reason, note) in events(&old, &outcome).into_iter().chain(expiring) {
         publish(ctx, binding, warning, reason, note).await;
     }
     if new != old {

@@ -205,6 +205,66 @@ pub fn next_status(
     status
 }
 
+/// Condition type: a bound certificate expires within the warning period.
+pub const CERTIFICATE_EXPIRING_SOON: &str = "CertificateExpiringSoon";
+
+/// Sets `CertificateExpiringSoon` from the certificates' `notAfter`; returns the event
+/// to publish when it turns true.
+pub fn check_expiry(
+    status: &mut EdgeOneCertificateBindingStatus,
+    warn_within: Duration,
+    now: jiff::Timestamp,
+) -> Option<EventNote> {
+    let soonest = status
+        .certificates
+        .iter()
+        .filter_map(|c| Some((c.not_after.as_deref()?.parse::<jiff::Timestamp>().ok()?, c)))
+        .min_by_key(|(not_after, _)| *not_after);
+    let deadline = now
+        .checked_add(
+            jiff::SignedDuration::try_from(warn_within).unwrap_or(jiff::SignedDuration::MAX),
+        )
+        .unwrap_or(now);
+    let was = conditions::is_true(&status.conditions, CERTIFICATE_EXPIRING_SOON);
+    let generation = status.observed_generation;
+    match soonest {
+        Some((not_after, cert)) if not_after <= deadline => {
+            let message = format!(
+                "certificate {} ({}) expires at {not_after} and has not been renewed; renew it (cert-manager renews before expiry when its Certificate is healthy)",
+                cert.cert_id, cert.source
+            );
+            set_condition(
+                &mut status.conditions,
+                CERTIFICATE_EXPIRING_SOON,
+                true,
+                CERTIFICATE_EXPIRING_SOON,
+                &message,
+                generation,
+                now,
+            );
+            (!was).then_some((true, CERTIFICATE_EXPIRING_SOON, message))
+        }
+        _ if status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == CERTIFICATE_EXPIRING_SOON)
+            || soonest.is_some() =>
+        {
+            set_condition(
+                &mut status.conditions,
+                CERTIFICATE_EXPIRING_SOON,
+                false,
+                "NotExpiring",
+                "no bound certificate expires within the warning period",
+                generation,
+                now,
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
 /// An event to publish: (warning?, reason, note).
 pub type EventNote = (bool, &'static str, String);
 
@@ -297,6 +357,8 @@ pub struct Timing {
     /// Exponential backoff bounds for retryable failures.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Warn when a bound certificate expires within this long.
+    pub expiry_warning: Duration,
 }
 
 impl Default for Timing {
@@ -307,6 +369,7 @@ impl Default for Timing {
             deploy_poll: Duration::from_secs(2),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            expiry_warning: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }
@@ -438,6 +501,38 @@ mod tests {
             )
             .1,
             conditions::AUTH_FAILURE
+        );
+    }
+
+    #[test]
+    fn expiry_warning_turns_on_once() {
+        let cert = |not_after: &str| crate::api::CertificateStatus {
+            cert_id: "c1".into(),
+            source: "secret/web".into(),
+            fingerprint_sha256: None,
+            not_after: Some(not_after.into()),
+            subject_names: vec![],
+        };
+        let warn = Duration::from_secs(14 * 24 * 3600);
+        let mut status = EdgeOneCertificateBindingStatus {
+            certificates: vec![cert("2026-12-10T00:00:00Z")],
+            ..Default::default()
+        };
+        let event = check_expiry(&mut status, warn, now()).expect("an event when it turns on");
+        assert!(event.0 && event.2.contains("c1"));
+        assert_eq!(
+            condition(&status, CERTIFICATE_EXPIRING_SOON),
+            ("True", CERTIFICATE_EXPIRING_SOON)
+        );
+        assert!(check_expiry(&mut status, warn, now()).is_none(), "once");
+        status.certificates = vec![cert("2027-06-01T00:00:00Z")];
+        assert!(check_expiry(&mut status, warn, now()).is_none());
+        assert_eq!(condition(&status, CERTIFICATE_EXPIRING_SOON).0, "False");
+        let mut certid_only = EdgeOneCertificateBindingStatus::default();
+        assert!(check_expiry(&mut certid_only, warn, now()).is_none());
+        assert!(
+            certid_only.conditions.is_empty(),
+            "no condition without known expiry"
         );
     }
 
