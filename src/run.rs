@@ -77,6 +77,10 @@ pub struct RunArgs {
     /// expires within this long.
     #[arg(long, env = "EDGEONE_EXPIRY_WARNING", default_value = "14d", value_parser = humantime::parse_duration)]
     pub expiry_warning: Duration,
+    /// Create a binding for every cert-manager Certificate annotated with
+    /// edgeone.operators.dev/zone-id (owned by the Certificate).
+    #[arg(long, env = "EDGEONE_CERTIFICATE_DRIVEN_BINDINGS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub certificate_driven_bindings: bool,
     /// Address of /healthz and /readyz (port 0 picks a free port, logged at start).
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
@@ -182,6 +186,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         context,
         args.watch_namespace.as_deref(),
         readiness,
+        args.certificate_driven_bindings,
         shutdown_signal(),
     )
     .await;

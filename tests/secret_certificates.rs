@@ -934,3 +934,86 @@ async fn a_certificate_close_to_expiry_is_warned_about() {
     );
     world.wait_event("CertificateExpiringSoon").await;
 }
+
+#[tokio::test]
+async fn annotated_certificates_get_a_binding_they_own() {
+    install_cert_manager_crds();
+    let world = World::new("certdriven", &[]).await;
+    let resource = edgeone_cert_operator::controller::certmanager::certificate_resource();
+    let certificates: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(world.client.clone(), &world.namespace, &resource);
+    let hosts = ["abc.test.com", "www.test.com"];
+    let issued = TestCa::root("Test Root CA", &[])
+        .intermediate("Test Issuing CA")
+        .issue(&hosts);
+    world.put_secret(issued_secret("site-tls", &issued)).await;
+    let mut annotated = certificate("site", "site-tls", &hosts);
+    annotated.metadata.annotations = Some(
+        [(
+            "edgeone.operators.dev/zone-id".to_string(),
+            ZONE.to_string(),
+        )]
+        .into(),
+    );
+    let created = certificates
+        .create(&Default::default(), &annotated)
+        .await
+        .expect("create Certificate");
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Ready", "message": "up to date"}]}});
+    certificates
+        .patch_status(
+            "site",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(ready),
+        )
+        .await
+        .expect("Ready");
+
+    // The operator creates the binding, owned by the Certificate, and it converges.
+    let start = std::time::Instant::now();
+    while world
+        .bindings()
+        .get_opt("site")
+        .await
+        .expect("get binding")
+        .is_none()
+    {
+        assert!(
+            start.elapsed() < WAIT,
+            "no binding created; operator log: {}",
+            world.log.display()
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let status = world.wait_ready("site").await;
+    let binding = world.bindings().get("site").await.expect("binding");
+    assert_eq!(binding.spec.hosts, hosts);
+    assert_eq!(binding.spec.zone_id, ZONE);
+    let owner = &binding
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), Some(&owner.uid)),
+        ("Certificate", "site", created.metadata.uid.as_ref())
+    );
+    assert_eq!(
+        owner.controller,
+        Some(true),
+        "garbage collection deletes it with the Certificate"
+    );
+    assert_eq!(status.certificates[0].source, "secret/site-tls");
+
+    // Taking the annotation away takes the binding away.
+    let unannotate = json!({"metadata": {"annotations": {"edgeone.operators.dev/zone-id": null}}});
+    certificates
+        .patch(
+            "site",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(unannotate),
+        )
+        .await
+        .expect("remove annotation");
+    world.wait_gone("site").await;
+}

@@ -1,5 +1,6 @@
 //! Reconciliation of `EdgeOneCertificateBinding`: resolve → plan → apply → observe → status.
 
+pub mod certificate_bindings;
 pub mod certmanager;
 pub mod plan;
 pub mod reconcile;
@@ -85,6 +86,7 @@ pub async fn run(
     context: Arc<Context>,
     namespace: Option<&str>,
     readiness: Readiness,
+    certificate_driven_bindings: bool,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let bindings: Api<EdgeOneCertificateBinding> = match namespace {
@@ -152,8 +154,25 @@ pub async fn run(
             "cert-manager Certificates are not served by this cluster; certificateRef sources will wait for them"
         );
     }
+    // Both controllers stop on the same signal.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    if cert_manager_installed && certificate_driven_bindings {
+        let recorder = context.recorder.clone();
+        let namespace = namespace.map(str::to_owned);
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            certificate_bindings::run(client, recorder, namespace.as_deref(), stop).await
+        });
+    }
     controller
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(stopped(stop_rx))
         .run(reconcile::reconcile, reconcile::error_policy, context)
         .for_each(|result| async move {
             if let Err(error) = result {
