@@ -10,6 +10,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::status::Timing;
 use crate::controller::{self, Context};
+use crate::metrics::Metrics;
 use crate::server::{self, Readiness};
 use crate::tencent::credentials::default_chain;
 use crate::tencent::ssl::SslApi;
@@ -81,7 +82,7 @@ pub struct RunArgs {
     /// edgeone.operators.dev/zone-id (owned by the Certificate).
     #[arg(long, env = "EDGEONE_CERTIFICATE_DRIVEN_BINDINGS", default_value_t = true, action = clap::ArgAction::Set)]
     pub certificate_driven_bindings: bool,
-    /// Address of /healthz and /readyz (port 0 picks a free port, logged at start).
+    /// Address of /healthz, /readyz and /metrics (port 0 picks a free port, logged at start).
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
     /// Log format.
@@ -134,6 +135,7 @@ async fn shutdown_signal() {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args)?;
+    let metrics = Arc::new(Metrics::default());
     let transport = Arc::new(
         Transport::new(TransportConfig {
             endpoints: Endpoints {
@@ -147,7 +149,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ssl_rate_per_second: args.ssl_rate_limit,
             ..TransportConfig::default()
         })
-        .context("configuring the Tencent Cloud client")?,
+        .context("configuring the Tencent Cloud client")?
+        .with_observer(metrics.clone()),
     );
     let default_credentials = default_chain(transport.clone());
     if default_credentials.is_none() {
@@ -173,10 +176,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         SslApi::new(transport),
         default_credentials,
         Recorder::new(client.clone(), reporter),
+        metrics.clone(),
         timing,
     ));
     let readiness = Readiness::default();
-    let (health_addr, health) = server::bind(args.health_addr, readiness.clone())
+    let (health_addr, health) = server::bind(args.health_addr, readiness.clone(), metrics)
         .await
         .with_context(|| format!("binding the health endpoint {}", args.health_addr))?;
     tokio::spawn(health);

@@ -1,5 +1,5 @@
-//! The operator's own HTTP endpoint: `/healthz` (the process serves) and `/readyz`
-//! (the binding cache has synced, so reconciles see the cluster as it is).
+//! The operator's own HTTP endpoint: `/healthz` (the process serves), `/readyz` (the
+//! binding cache has synced, so reconciles see the cluster as it is) and `/metrics`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +10,8 @@ use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
 
 /// Set once the controller's caches are ready.
 #[derive(Clone, Default)]
@@ -25,7 +27,17 @@ impl Readiness {
     }
 }
 
-fn respond(path: &str, readiness: &Readiness) -> Response<Full<Bytes>> {
+fn respond(path: &str, readiness: &Readiness, metrics: &Metrics) -> Response<Full<Bytes>> {
+    if path == "/metrics" {
+        let mut response = Response::new(Full::new(Bytes::from(metrics.render())));
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+        );
+        return response;
+    }
     let (status, body) = match path {
         "/healthz" => (StatusCode::OK, "ok\n"),
         "/readyz" if readiness.is_ready() => (StatusCode::OK, "ok\n"),
@@ -41,6 +53,7 @@ fn respond(path: &str, readiness: &Readiness) -> Response<Full<Bytes>> {
 pub async fn bind(
     addr: SocketAddr,
     readiness: Readiness,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -50,10 +63,11 @@ pub async fn bind(
                 continue;
             };
             let readiness = readiness.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let service =
                     hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let response = respond(req.uri().path(), &readiness);
+                        let response = respond(req.uri().path(), &readiness, &metrics);
                         async move { Ok::<_, std::convert::Infallible>(response) }
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -72,7 +86,9 @@ mod tests {
     #[tokio::test]
     async fn health_and_readiness() {
         let readiness = Readiness::default();
-        let (addr, serve) = bind("127.0.0.1:0".parse().unwrap(), readiness.clone())
+        let metrics = Arc::new(Metrics::default());
+        metrics.observe_reconcile("applied", std::time::Duration::from_millis(5));
+        let (addr, serve) = bind("127.0.0.1:0".parse().unwrap(), readiness.clone(), metrics)
             .await
             .unwrap();
         let server = tokio::spawn(serve);
@@ -88,6 +104,16 @@ mod tests {
         readiness.set_ready();
         assert_eq!(get("/readyz").await, 200);
         assert_eq!(get("/nope").await, 404);
+        let text = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("edgeone_cert_operator_reconciles_total"),
+            "{text}"
+        );
         server.abort();
     }
 }

@@ -72,6 +72,22 @@ async fn seed_document_examples_become_ready() {
     );
     assert_eq!(bodies.len(), 3, "one Modify per binding");
 
+    // /metrics counts what happened.
+    let metrics = world.metrics().await;
+    for line in [
+        r#"edgeone_cert_operator_tencent_api_calls_total{service="teo",action="ModifyHostsCertificate",code="Success"} 3"#,
+        r#"edgeone_cert_operator_bindings{ready="true"} 3"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains(r#"edgeone_cert_operator_reconciles_total{result="applied"}"#),
+        "{metrics}"
+    );
+
     // Ready bindings stay quiet: their own status writes trigger no further calls.
     let before = world.emulator.calls().len();
     tokio::time::sleep(Duration::from_secs(3)).await;

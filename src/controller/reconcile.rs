@@ -12,7 +12,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, Client, Resource, ResourceExt};
 
-use crate::api::conditions::{self, SYNCED};
+use crate::api::conditions::{self, READY, SYNCED};
 use crate::api::{
     CertificateStatus, DeletionPolicy, EdgeOneCertificateBinding, EdgeOneCertificateBindingStatus,
     HostStatus,
@@ -27,6 +27,7 @@ use crate::controller::sources;
 use crate::controller::status::{
     Failure, Outcome, Timing, check_expiry, events, jittered, next_status, requeue_after,
 };
+use crate::metrics::{CertificateLabels, Metrics, ReadyLabels};
 use crate::tencent::credentials::{CredentialProvider, Credentials};
 use crate::tencent::error::CallError;
 use crate::tencent::error::ErrorClass;
@@ -59,8 +60,11 @@ pub struct Context {
     pub default_credentials: Option<Arc<dyn CredentialProvider>>,
     pub recorder: Recorder,
     pub timing: Timing,
+    pub metrics: Arc<Metrics>,
     /// Consecutive retryable failures per binding, for exponential backoff.
     failures: Mutex<HashMap<(String, String), u32>>,
+    /// Each binding's Ready status as last reconciled, for the `bindings` gauge.
+    ready: Mutex<HashMap<(String, String), bool>>,
 }
 
 impl Context {
@@ -70,6 +74,7 @@ impl Context {
         ssl: SslApi,
         default_credentials: Option<Arc<dyn CredentialProvider>>,
         recorder: Recorder,
+        metrics: Arc<Metrics>,
         timing: Timing,
     ) -> Self {
         Self {
@@ -79,8 +84,33 @@ impl Context {
             default_credentials,
             recorder,
             timing,
+            metrics,
             failures: Mutex::default(),
+            ready: Mutex::default(),
         }
+    }
+
+    /// Records a binding's Ready status (`None`: it is gone) and updates the gauge.
+    fn record_ready(&self, key: (String, String), ready: Option<bool>) {
+        let mut states = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        match ready {
+            Some(ready) => states.insert(key, ready),
+            None => states.remove(&key),
+        };
+        let ready_count = states.values().filter(|r| **r).count() as i64;
+        let total = states.len() as i64;
+        self.metrics
+            .bindings
+            .get_or_create(&ReadyLabels {
+                ready: "true".into(),
+            })
+            .set(ready_count);
+        self.metrics
+            .bindings
+            .get_or_create(&ReadyLabels {
+                ready: "false".into(),
+            })
+            .set(total - ready_count);
     }
 
     fn count_failure(&self, key: (String, String), failed: bool) -> u32 {
@@ -106,8 +136,10 @@ pub async fn reconcile(
         match event {
             finalizer::Event::Apply(b) => apply(&b, &ctx, &api).await,
             finalizer::Event::Cleanup(b) => {
-                // Forget its backoff state: the binding is going away.
-                ctx.count_failure((b.namespace().unwrap_or_default(), b.name_any()), false);
+                // Forget its backoff state and metrics: the binding is going away.
+                let key = (b.namespace().unwrap_or_default(), b.name_any());
+                ctx.count_failure(key.clone(), false);
+                ctx.record_ready(key, None);
                 cleanup(&b, &ctx).await
             }
         }
@@ -130,11 +162,29 @@ async fn apply(
     ctx: &Context,
     api: &Api<EdgeOneCertificateBinding>,
 ) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let synced = sync(binding, ctx).await;
+    let result = match &synced {
+        Ok(Synced {
+            outcome: Outcome::Applied { .. },
+            ..
+        }) => "applied",
+        Ok(Synced {
+            outcome: Outcome::InSync { .. },
+            ..
+        }) => "in_sync",
+        Ok(Synced {
+            outcome: Outcome::Failed(_),
+            ..
+        }) => "failed",
+        Err(_) => "error",
+    };
+    ctx.metrics.observe_reconcile(result, started.elapsed());
     let Synced {
         outcome,
         hash,
         certificates,
-    } = sync(binding, ctx).await?;
+    } = synced?;
     let key = (binding.namespace().unwrap_or_default(), binding.name_any());
     let failures = ctx.count_failure(
         key,
@@ -179,6 +229,28 @@ async fn apply(
             &Patch::Merge(status_patch(&old, &new)),
         )
         .await?;
+    }
+    let key = (binding.namespace().unwrap_or_default(), binding.name_any());
+    ctx.record_ready(
+        key.clone(),
+        Some(conditions::is_true(&new.conditions, READY)),
+    );
+    for cert in &new.certificates {
+        if let Some(not_after) = cert
+            .not_after
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        {
+            let labels = CertificateLabels {
+                namespace: key.0.clone(),
+                binding: key.1.clone(),
+                cert_id: cert.cert_id.clone(),
+            };
+            ctx.metrics
+                .certificate_expiry
+                .get_or_create(&labels)
+                .set(not_after.as_second());
+        }
     }
     tracing::info!(binding = %binding.name_any(), outcome = ?outcome, "reconciled");
     let mut wait = requeue_after(&outcome, failures, &ctx.timing);
@@ -464,18 +536,11 @@ async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Sync
 }
 
 fn failure(error: &CallError) -> Failure {
-    // Errors that never reached the API get a code of ours in the same place, so
+    // Errors that never reached the API carry a code of ours in the same place, so
     // `status.lastError.code` always says what kind of failure it was.
-    let code = match error {
-        CallError::Api(api) => api.code.clone(),
-        CallError::InvalidResponse { .. } => "InvalidResponse".into(),
-        CallError::Network { .. } => "NetworkError".into(),
-        CallError::Credentials(_) => "CredentialsUnavailable".into(),
-        CallError::InvalidRequest { .. } => "InvalidRequest".into(),
-    };
     Failure::Tencent {
         class: error.class(),
-        code,
+        code: error.kind_code().to_owned(),
         message: error
             .api_error()
             .map_or_else(|| error.to_string(), |e| e.message.clone()),

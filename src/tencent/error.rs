@@ -125,6 +125,18 @@ impl CallError {
         self.api_error().map(|e| e.code.as_str())
     }
 
+    /// The Tencent error code, or the kind of failure for errors the API did not answer
+    /// (`InvalidResponse`, `NetworkError`, `CredentialsUnavailable`, `InvalidRequest`).
+    pub fn kind_code(&self) -> &str {
+        match self {
+            Self::Api(error) => &error.code,
+            Self::InvalidResponse { .. } => "InvalidResponse",
+            Self::Network { .. } => "NetworkError",
+            Self::Credentials(_) => "CredentialsUnavailable",
+            Self::InvalidRequest { .. } => "InvalidRequest",
+        }
+    }
+
     /// The `RequestId` of the answer, when there was one.
     pub fn request_id(&self) -> Option<&str> {
         self.api_error().map(|e| e.request_id.as_str())

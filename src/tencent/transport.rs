@@ -2,6 +2,7 @@
 //! TC3 signature, the client-side rate limit, response parsing with a size cap, error
 //! classification and retries of throttled answers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -189,6 +190,13 @@ pub struct Transport {
     config: TransportConfig,
     targets: [Target; 3],
     limiter: RateLimiter,
+    observer: Option<Arc<dyn CallObserver>>,
+}
+
+/// Told about every call's outcome (`Success`, the Tencent error code, or the kind of
+/// failure) and duration, e.g. to count them in metrics.
+pub trait CallObserver: Send + Sync + std::fmt::Debug {
+    fn observe(&self, service: Service, action: &str, outcome: &str, elapsed: Duration);
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -275,7 +283,14 @@ impl Transport {
             config,
             targets,
             limiter: RateLimiter::new(),
+            observer: None,
         })
+    }
+
+    /// Reports every call to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn config(&self) -> &TransportConfig {
@@ -332,6 +347,32 @@ impl Transport {
 
     /// [`call`](Self::call) with an explicit `X-TC-Region` (`None`: no region header).
     pub async fn call_in_region<Req, Resp>(
+        &self,
+        creds: Option<&Credentials>,
+        service: Service,
+        region: Option<&str>,
+        action: &str,
+        request: &Req,
+    ) -> Result<Reply<Resp>, CallError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let started = Instant::now();
+        let result = self
+            .call_with_retries(creds, service, region, action, request)
+            .await;
+        if let Some(observer) = &self.observer {
+            let outcome = match &result {
+                Ok(_) => "Success",
+                Err(error) => error.kind_code(),
+            };
+            observer.observe(service, action, outcome, started.elapsed());
+        }
+        result
+    }
+
+    async fn call_with_retries<Req, Resp>(
         &self,
         creds: Option<&Credentials>,
         service: Service,

@@ -126,6 +126,8 @@ pub struct World {
     pub namespace: String,
     pub emulator: Emulator,
     pub log: std::path::PathBuf,
+    /// Where the operator serves /healthz, /readyz and /metrics.
+    pub health_addr: String,
     pub _operator: Operator,
 }
 
@@ -143,6 +145,11 @@ impl World {
         let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state)
             .await
             .expect("emulator");
+        // A free port for /healthz, /readyz and /metrics (picked, then released).
+        let health_addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .to_string();
         let mut command = Command::new(env!("CARGO_BIN_EXE_edgeone-cert-operator"));
         command
             .args([
@@ -152,7 +159,7 @@ impl World {
                 "--deploy-poll",
                 "300ms",
                 "--health-addr",
-                "127.0.0.1:0",
+                &health_addr,
                 "--log-level",
                 "info,edgeone_cert_operator=debug",
             ])
@@ -183,8 +190,20 @@ impl World {
             namespace,
             emulator,
             log,
+            health_addr,
             _operator: Operator(child),
         }
+    }
+
+    /// The operator's /metrics text.
+    pub async fn metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.health_addr);
+        reqwest::get(&url)
+            .await
+            .expect("scrape /metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     pub fn bindings(&self) -> Api<EdgeOneCertificateBinding> {
