@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down tools check-toolchains fmt-check clippy unit-and-e2e
+.PHONY: help test demo demo-down tools check-toolchains fmt-check clippy unit-and-e2e release
 
 help:
 	@echo "make demo        local control plane + Tencent Cloud API emulator + operator + example bindings"
@@ -37,6 +37,10 @@ unit-and-e2e: tools
 
 test: check-toolchains fmt-check clippy unit-and-e2e test-sdk
 	@echo "make test: all checks passed"
+
+# The release build, the same command the Dockerfile runs.
+release:
+	$(CARGO) build --release --locked -p edgeone-cert-operator
 
 demo: tools
 	@hack/demo.sh up
