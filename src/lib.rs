@@ -4,6 +4,7 @@
 pub mod api;
 pub mod certs;
 pub mod controller;
+pub mod leader;
 pub mod metrics;
 pub mod run;
 pub mod server;

@@ -6,16 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clap::builder::TypedValueParser as _;
 use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::status::Timing;
-use crate::controller::{self, Context};
+use crate::controller::{self, Context, EdgeOne};
+use crate::leader::{Elector, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::server::{self, Readiness};
+use crate::tencent::coalesce::{DEFAULT_MAX_HOSTS_PER_CALL, ModifyCoalescer};
 use crate::tencent::credentials::default_chain;
 use crate::tencent::ssl::SslApi;
 use crate::tencent::teo::TeoApi;
 use crate::tencent::transport::{Endpoints, Transport, TransportConfig};
+use crate::tencent::zones::ZoneObserver;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -85,9 +89,42 @@ pub struct RunArgs {
     /// Address of /healthz, /readyz and /metrics (port 0 picks a free port, logged at start).
     #[arg(long, env = "HEALTH_ADDR", default_value = "0.0.0.0:8080")]
     pub health_addr: std::net::SocketAddr,
+    /// Run only while holding a Lease, so that of several replicas one reconciles.
+    #[arg(long, env = "LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else `default`).
+    #[arg(long, env = "LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "LEADER_ELECTION_ID",
+        default_value = "edgeone-cert-operator"
+    )]
+    pub leader_election_id: String,
+    /// How long a standby waits on a lease that is not renewed before it takes over.
+    #[arg(long, env = "LEADER_ELECTION_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub leader_election_lease_duration: Duration,
+    /// How long the leader tries to renew before it stops (and exits).
+    #[arg(long, env = "LEADER_ELECTION_RENEW_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub leader_election_renew_deadline: Duration,
+    /// The time between attempts to acquire or renew the lease.
+    #[arg(long, env = "LEADER_ELECTION_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub leader_election_retry_period: Duration,
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// How long a `ModifyHostsCertificate` waits for others with the same account, zone
+    /// and certificate configuration to go out as one call (0: no waiting).
+    #[arg(long, env = "EDGEONE_COALESCE_WINDOW", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub coalesce_window: Duration,
+    /// The most hosts one `ModifyHostsCertificate` carries (1: one call per host).
+    #[arg(long, env = "EDGEONE_MAX_HOSTS_PER_CALL", default_value_t = DEFAULT_MAX_HOSTS_PER_CALL, value_parser = clap::value_parser!(u16).range(1..=100).map(usize::from))]
+    pub max_hosts_per_call: usize,
+    /// Serve all bindings of a zone from one paged listing of the zone per interval
+    /// (false: each binding reads its own hosts).
+    #[arg(long, env = "EDGEONE_SHARED_OBSERVATION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub shared_observation: bool,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `edgeone_cert_operator=debug`.
     #[arg(long, env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
@@ -120,6 +157,37 @@ async fn kube_client(args: &RunArgs) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// The lease settings when `--leader-elect` is on; they must leave the leader time to
+/// give up before a standby may take over.
+fn lease_config(args: &RunArgs) -> anyhow::Result<Option<LeaseConfig>> {
+    if !args.leader_elect {
+        return Ok(None);
+    }
+    if args.leader_election_renew_deadline >= args.leader_election_lease_duration
+        || args.leader_election_retry_period >= args.leader_election_renew_deadline
+    {
+        anyhow::bail!(
+            "leader election needs --leader-election-retry-period < --leader-election-renew-deadline < --leader-election-lease-duration"
+        );
+    }
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    Ok(Some(LeaseConfig {
+        namespace: args
+            .leader_election_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "default".into()),
+        name: args.leader_election_id.clone(),
+        identity,
+        lease_duration: args.leader_election_lease_duration,
+        renew_deadline: args.leader_election_renew_deadline,
+        retry_period: args.leader_election_retry_period,
+    }))
+}
+
 /// Resolves when SIGTERM or SIGINT arrives.
 async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -135,6 +203,7 @@ async fn shutdown_signal() {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     init_logging(&args)?;
+    let lease = lease_config(&args)?;
     let metrics = Arc::new(Metrics::default());
     let transport = Arc::new(
         Transport::new(TransportConfig {
@@ -170,10 +239,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         expiry_warning: args.expiry_warning,
         ..Timing::default()
     };
+    let teo = TeoApi::new(transport.clone());
+    let edgeone = EdgeOne {
+        modifier: ModifyCoalescer::new(teo.clone(), args.coalesce_window, args.max_hosts_per_call),
+        zones: args
+            .shared_observation
+            .then(|| ZoneObserver::new(teo.clone())),
+        teo,
+        ssl: SslApi::new(transport),
+    };
     let context = Arc::new(Context::new(
         client.clone(),
-        TeoApi::new(transport.clone()),
-        SslApi::new(transport),
+        edgeone,
         default_credentials,
         Recorder::new(client.clone(), reporter),
         metrics.clone(),
@@ -184,15 +261,58 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the health endpoint {}", args.health_addr))?;
     tokio::spawn(health);
-    tracing::info!(namespace = ?args.watch_namespace, teo = %args.teo_endpoint, health = %health_addr, "starting the controller");
-    controller::run(
+    tracing::info!(namespace = ?args.watch_namespace, teo = %args.teo_endpoint, health = %health_addr, "starting");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut stop_rx = stop_rx.clone();
+        async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let Some(lease) = lease else {
+        controller::run(
+            client,
+            context,
+            args.watch_namespace.as_deref(),
+            readiness,
+            args.certificate_driven_bindings,
+            stopped(),
+        )
+        .await;
+        return Ok(());
+    };
+    // A standby is ready as soon as it serves: it has nothing to sync until it leads.
+    readiness.set_ready();
+    let mut elector = Elector::new(client.clone(), lease);
+    let config = elector.config().clone();
+    tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), identity = %config.identity, "waiting to become the leader");
+    tokio::select! {
+        _ = elector.acquire() => {}
+        _ = stopped() => return Ok(()),
+    }
+    tracing::info!(identity = %config.identity, "became the leader; reconciling");
+    let run = controller::run(
         client,
         context,
         args.watch_namespace.as_deref(),
         readiness,
         args.certificate_driven_bindings,
-        shutdown_signal(),
-    )
-    .await;
-    Ok(())
+        stopped(),
+    );
+    tokio::select! {
+        _ = run => {
+            elector.release().await;
+            Ok(())
+        }
+        // Returning drops the controller at once, in-flight reconciles included: a
+        // replica that may no longer be the leader must not act (client-go exits too).
+        reason = elector.hold() => {
+            tracing::error!(%reason, "leadership lost; exiting");
+            anyhow::bail!("leadership lost: {reason}")
+        }
+    }
 }

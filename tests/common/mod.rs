@@ -110,12 +110,77 @@ pub fn install_cert_manager_crds() {
     });
 }
 
-pub struct Operator(Child);
+/// An operator process, killed when dropped.
+pub struct Operator {
+    pub child: Child,
+    pub log: std::path::PathBuf,
+    /// Where it serves /healthz, /readyz and /metrics.
+    pub health_addr: String,
+}
+
+impl Operator {
+    /// SIGKILL, as a node failure or the OOM killer does it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.kill();
+    }
+}
+
+/// Starts an operator process watching `namespace`, talking to the emulator at `url`
+/// with the demo account's credentials, logging to a file named after both.
+fn start_operator(namespace: &str, url: &str, name: &str, extra_args: &[&str]) -> Operator {
+    let cp = install_crd();
+    // A free port for /healthz, /readyz and /metrics (picked, then released).
+    let health_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgeone-cert-operator"));
+    command
+        .args([
+            "run",
+            "--watch-namespace",
+            namespace,
+            "--deploy-poll",
+            "300ms",
+            "--health-addr",
+            &health_addr,
+            "--log-level",
+            "info,edgeone_cert_operator=debug",
+        ])
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig_path())
+        .args([
+            "--teo-endpoint",
+            url,
+            "--ssl-endpoint",
+            url,
+            "--sts-endpoint",
+            url,
+        ])
+        .args(extra_args)
+        .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+        .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+        .env_remove("TENCENTCLOUD_SESSION_TOKEN")
+        .env_remove("POD_NAME")
+        .stdin(Stdio::null());
+    // The operator's log goes to a file, named in every failure message.
+    let log = std::env::temp_dir().join(format!("edgeone-cert-operator-{namespace}{name}.log"));
+    let file = std::fs::File::create(&log).expect("operator log file");
+    command
+        .stdout(file.try_clone().expect("log handle"))
+        .stderr(file);
+    let child = testbed::process::spawn_bound_to_us(command).expect("start the operator");
+    Operator {
+        child,
+        log,
+        health_addr,
     }
 }
 
@@ -128,7 +193,7 @@ pub struct World {
     pub log: std::path::PathBuf,
     /// Where the operator serves /healthz, /readyz and /metrics.
     pub health_addr: String,
-    pub _operator: Operator,
+    pub operator: Operator,
 }
 
 impl World {
@@ -145,54 +210,21 @@ impl World {
         let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state)
             .await
             .expect("emulator");
-        // A free port for /healthz, /readyz and /metrics (picked, then released).
-        let health_addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .to_string();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_edgeone-cert-operator"));
-        command
-            .args([
-                "run",
-                "--watch-namespace",
-                &namespace,
-                "--deploy-poll",
-                "300ms",
-                "--health-addr",
-                &health_addr,
-                "--log-level",
-                "info,edgeone_cert_operator=debug",
-            ])
-            .arg("--kubeconfig")
-            .arg(cp.kubeconfig_path())
-            .args([
-                "--teo-endpoint",
-                &emulator.url(),
-                "--ssl-endpoint",
-                &emulator.url(),
-                "--sts-endpoint",
-                &emulator.url(),
-            ])
-            .args(extra_args)
-            .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
-            .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
-            .env_remove("TENCENTCLOUD_SESSION_TOKEN")
-            .stdin(Stdio::null());
-        // The operator's log goes to a file, named in every failure message.
-        let log = std::env::temp_dir().join(format!("edgeone-cert-operator-{namespace}.log"));
-        let file = std::fs::File::create(&log).expect("operator log file");
-        command
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file);
-        let child = testbed::process::spawn_bound_to_us(command).expect("start the operator");
+        let operator = start_operator(&namespace, &emulator.url(), "", extra_args);
         World {
             client,
             namespace,
+            log: operator.log.clone(),
+            health_addr: operator.health_addr.clone(),
             emulator,
-            log,
-            health_addr,
-            _operator: Operator(child),
+            operator,
         }
+    }
+
+    /// Another operator process for this world's namespace and emulator; `name` tells
+    /// its log file apart.
+    pub fn another_operator(&self, name: &str, extra_args: &[&str]) -> Operator {
+        start_operator(&self.namespace, &self.emulator.url(), name, extra_args)
     }
 
     /// The operator's /metrics text.
