@@ -55,6 +55,7 @@ pub struct Metrics {
     pub api_latency: Family<ActionLabels, Histogram>,
     pub bindings: Family<ReadyLabels, Gauge>,
     pub certificate_expiry: Family<CertificateLabels, Gauge>,
+    pub status_patches: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -98,6 +99,12 @@ impl Default for Metrics {
             "notAfter of each bound certificate whose expiry is known",
             certificate_expiry.clone(),
         );
+        let status_patches = Counter::default();
+        registry.register(
+            "status_patches",
+            "Status patches written to bindings",
+            status_patches.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -106,6 +113,7 @@ impl Default for Metrics {
             api_latency,
             bindings,
             certificate_expiry,
+            status_patches,
         }
     }
 }

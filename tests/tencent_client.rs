@@ -169,7 +169,7 @@ async fn describe_chunks_hosts_by_twenty_and_pages_by_two_hundred() {
     assert_eq!(calls.last().unwrap().request_id.as_ref(), Some(&last_id));
 
     let before = emu.calls().len();
-    let all = teo.describe_zone(&creds(), "zone-paging").await.unwrap();
+    let (all, _) = teo.describe_zone(&creds(), "zone-paging").await.unwrap();
     assert_eq!(all.len(), 450);
     let offsets: Vec<Value> = emu.calls()[before..]
         .iter()

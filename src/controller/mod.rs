@@ -7,20 +7,21 @@ pub mod reconcile;
 pub mod resolve;
 pub mod sources;
 pub mod status;
+pub mod uploads;
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DynamicObject, ListParams};
-use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::core::PartialObjectMeta;
 use kube::runtime::{Controller, WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::EdgeOneCertificateBinding;
 use crate::server::Readiness;
-pub use reconcile::{Context, FINALIZER};
+pub use reconcile::{Context, EdgeOne, FINALIZER};
 
 /// Reconciles only for changes the operator must act on: the spec (generation), the
 /// start of a deletion, and finalizers. Its own status writes do not come back here.
@@ -98,6 +99,7 @@ pub async fn run(
         None => Api::all(client.clone()),
     };
     let (store, writer) = reflector::store();
+    context.set_bindings(store.clone());
     let ready_store = store.clone();
     tokio::spawn(async move {
         if ready_store.wait_until_ready().await.is_ok() {
@@ -109,8 +111,9 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(relevant_change, Default::default());
-    // Secrets are watched by metadata only: their data is read on demand, so the
-    // operator never holds every Secret of the cluster in memory.
+    // Secrets are watched by metadata only (kube asks the apiserver for
+    // PartialObjectMetadata): their data is read on demand, so neither the watch nor
+    // the cache carries the cluster's Secret data (Helm releases alone can be huge).
     let secret_store = store.clone();
     let secret_changes = watcher(secrets, watcher::Config::default())
         .default_backoff()

@@ -2,7 +2,7 @@
 //! finalizer that runs the deletion policy. Every Tencent call goes through `TeoApi`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -10,6 +10,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::api::conditions::{self, READY, SYNCED};
@@ -27,12 +28,15 @@ use crate::controller::sources;
 use crate::controller::status::{
     Failure, Outcome, Timing, check_expiry, events, jittered, next_status, requeue_after,
 };
+use crate::controller::uploads::UploadCache;
 use crate::metrics::{CertificateLabels, Metrics, ReadyLabels};
+use crate::tencent::coalesce::ModifyCoalescer;
 use crate::tencent::credentials::{CredentialProvider, Credentials};
 use crate::tencent::error::CallError;
 use crate::tencent::error::ErrorClass;
 use crate::tencent::ssl::SslApi;
 use crate::tencent::teo::{self, AccelerationDomain, TeoApi};
+use crate::tencent::zones::ZoneObserver;
 
 /// Removed only after the deletion policy ran.
 pub const FINALIZER: &str = "edgeone.operators.dev/cleanup";
@@ -51,11 +55,27 @@ pub enum Error {
     NoNamespace,
 }
 
+/// How the operator talks to EdgeOne: grouped Modify calls and shared zone listings,
+/// or (for comparison, as a per-host client would) neither.
+pub struct EdgeOne {
+    pub teo: TeoApi,
+    pub ssl: SslApi,
+    /// Every `ModifyHostsCertificate` goes through it.
+    pub modifier: Arc<ModifyCoalescer>,
+    /// `None`: each binding reads its own hosts.
+    pub zones: Option<ZoneObserver>,
+}
+
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
     pub teo: TeoApi,
     pub ssl: SslApi,
+    modifier: Arc<ModifyCoalescer>,
+    zones: Option<ZoneObserver>,
+    uploads: UploadCache,
+    /// Every binding the controller watches (set when it starts).
+    bindings: OnceLock<Store<EdgeOneCertificateBinding>>,
     /// Used by bindings without `credentialsRef`.
     pub default_credentials: Option<Arc<dyn CredentialProvider>>,
     pub recorder: Recorder,
@@ -70,8 +90,7 @@ pub struct Context {
 impl Context {
     pub fn new(
         client: Client,
-        teo: TeoApi,
-        ssl: SslApi,
+        edgeone: EdgeOne,
         default_credentials: Option<Arc<dyn CredentialProvider>>,
         recorder: Recorder,
         metrics: Arc<Metrics>,
@@ -79,14 +98,52 @@ impl Context {
     ) -> Self {
         Self {
             client,
-            teo,
-            ssl,
+            teo: edgeone.teo,
+            ssl: edgeone.ssl,
+            modifier: edgeone.modifier,
+            zones: edgeone.zones,
+            uploads: UploadCache::default(),
+            bindings: OnceLock::new(),
             default_credentials,
             recorder,
             timing,
             metrics,
             failures: Mutex::default(),
             ready: Mutex::default(),
+        }
+    }
+
+    /// Gives the reconciles the controller's view of every binding.
+    pub fn set_bindings(&self, store: Store<EdgeOneCertificateBinding>) {
+        let _ = self.bindings.set(store);
+    }
+
+    /// Applies a Modify (grouped with others) and marks the zone's listing stale.
+    async fn modify(
+        &self,
+        creds: &Credentials,
+        request: teo::ModifyHostsCertificateRequest,
+    ) -> Result<String, CallError> {
+        let zone_id = request.zone_id.clone();
+        let reply = self.modifier.modify(creds, request).await;
+        if let Some(zones) = &self.zones {
+            zones.modified(&creds.secret_id, &zone_id);
+        }
+        reply
+    }
+
+    /// The hosts' domains: from the zone's shared listing, or read for this binding
+    /// alone. `max_age` is how old a shared listing may be.
+    async fn observe(
+        &self,
+        creds: &Credentials,
+        zone_id: &str,
+        hosts: &[String],
+        max_age: Duration,
+    ) -> Result<(Vec<AccelerationDomain>, String), CallError> {
+        match &self.zones {
+            Some(zones) => zones.observe(creds, zone_id, hosts, max_age).await,
+            None => self.teo.describe_domains(creds, zone_id, hosts).await,
         }
     }
 
@@ -223,6 +280,7 @@ async fn apply(
         publish(ctx, binding, warning, reason, note).await;
     }
     if new != old {
+        ctx.metrics.status_patches.inc();
         api.patch_status(
             &binding.name_any(),
             &PatchParams::default(),
@@ -275,15 +333,10 @@ async fn delete_replaced(
         Ok(Ok(creds)) => creds,
         _ => return pending.to_vec(),
     };
-    let others = match Api::<EdgeOneCertificateBinding>::all(ctx.client.clone())
-        .list(&Default::default())
-        .await
-    {
-        Ok(list) => list.items,
-        Err(error) => {
-            tracing::warn!(%error, "cannot list bindings to check who uses a replaced certificate; deleting later");
-            return pending.to_vec();
-        }
+    // The controller's cache, not a list call: it is what the operator is allowed to
+    // see (one namespace or all), and it costs nothing.
+    let Some(others) = ctx.bindings.get().map(Store::state) else {
+        return pending.to_vec();
     };
     let mut remaining = Vec::new();
     for id in pending {
@@ -300,6 +353,7 @@ async fn delete_replaced(
         }
         match ctx.ssl.delete_certificate(&creds, id).await {
             Ok(_) => {
+                ctx.uploads.forget(&creds.secret_id, id);
                 publish(
                     ctx,
                     binding,
@@ -431,9 +485,11 @@ async fn upload_sources(
         .filter_map(|c| c.fingerprint_sha256.clone().map(|f| (f, c.cert_id.clone())))
         .collect();
     let alias = format!("k8s/{namespace}/{}", binding.name_any());
-    Ok(sources::upload(&ctx.ssl, creds, &alias, &checked, &known)
-        .await
-        .map_err(|e| failure(&e)))
+    Ok(
+        sources::upload(&ctx.ssl, &ctx.uploads, creds, &alias, &checked, &known)
+            .await
+            .map_err(|e| failure(&e)),
+    )
 }
 
 /// Resolves, observes, plans and applies.
@@ -499,11 +555,19 @@ async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Sync
         hash: Some(hash.clone()),
         certificates: Some(certificates.clone()),
     };
-    let (domains, describe_id) = match ctx
-        .teo
-        .describe_domains(&creds, &spec.zone_id, &hosts)
-        .await
-    {
+    // A healthy binding's drift check may use a listing up to half a drift interval
+    // old (the zone's other bindings read it too); one still converging needs one as
+    // recent as its poll. Any Modify of the zone makes older listings stale.
+    let settled = binding
+        .status
+        .as_ref()
+        .is_some_and(|s| conditions::is_true(&s.conditions, READY));
+    let max_age = if settled {
+        ctx.timing.drift_interval / 2
+    } else {
+        ctx.timing.deploy_poll
+    };
+    let (domains, describe_id) = match ctx.observe(&creds, &spec.zone_id, &hosts, max_age).await {
         Ok(found) => found,
         Err(e) => return Ok(synced(Outcome::Failed(failure(&e)))),
     };
@@ -511,7 +575,7 @@ async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Sync
     let outcome = match plan(&desired, &hosts, &observed) {
         Plan::Modify { hosts: differing } => {
             let request = modify_request(&spec.zone_id, &differing, &desired);
-            match ctx.teo.modify_hosts_certificate(&creds, &request).await {
+            match ctx.modify(&creds, request).await {
                 Ok(request_id) => {
                     let old = binding.status.clone().unwrap_or_default();
                     let drift = old.applied_hash.as_deref() == Some(hash.as_str())
@@ -764,7 +828,7 @@ async fn cleanup(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<A
             origin_verify: None,
         };
         let request = modify_request(&spec.zone_id, &existing, &desired);
-        match ctx.teo.modify_hosts_certificate(&creds, &request).await {
+        match ctx.modify(&creds, request).await {
             Ok(request_id) => {
                 let note = format!(
                     "deletionPolicy Disable: certificates disabled on {} (RequestId {request_id})",

@@ -10,6 +10,7 @@ use crate::api::CertificateStatus;
 use crate::certs::{self, CertificateInfo};
 use crate::controller::resolve::{SecretSource, Uploaded};
 use crate::controller::status::Failure;
+use crate::controller::uploads::UploadCache;
 use crate::tencent::credentials::Credentials;
 use crate::tencent::ssl::SslApi;
 
@@ -200,9 +201,11 @@ pub async fn read_and_check(
 
 /// Uploads what is not uploaded yet. `known` maps fingerprints to ids already in the
 /// binding's status, so a fingerprint is never uploaded twice; for anything else
-/// `Repeatable: false` makes the upload return the existing id.
+/// `Repeatable: false` makes the upload return the existing id. `uploads` shares one
+/// upload of a certificate between all bindings of the account.
 pub async fn upload(
     ssl: &SslApi,
+    uploads: &UploadCache,
     creds: &Credentials,
     alias_prefix: &str,
     checked: &[CheckedCertificate],
@@ -216,14 +219,17 @@ pub async fn upload(
             Some(id) => id.clone(),
             None => {
                 let alias = format!("{alias_prefix}/{}", &fingerprint[..12]);
-                ssl.upload_certificate(
-                    creds,
-                    &cert.material.chain_pem,
-                    cert.material.key_pem.as_deref(),
-                    cert.cert_type(),
-                    &alias,
-                )
-                .await?
+                uploads
+                    .get_or_upload(&creds.secret_id, fingerprint, || {
+                        ssl.upload_certificate(
+                            creds,
+                            &cert.material.chain_pem,
+                            cert.material.key_pem.as_deref(),
+                            cert.cert_type(),
+                            &alias,
+                        )
+                    })
+                    .await?
             }
         };
         statuses.push(cert.status(&id));

@@ -4,6 +4,7 @@
 //! [`TeoApi`] and [`SslApi`] are typed actions on top of it; [`credentials`] says whose
 //! name the calls are made in.
 
+pub mod coalesce;
 pub mod credentials;
 pub mod error;
 pub mod ratelimit;
@@ -11,6 +12,7 @@ pub mod sign;
 pub mod ssl;
 pub mod teo;
 pub mod transport;
+pub mod zones;
 
 pub use credentials::{
     CredentialProvider, Credentials, CredentialsError, EnvCredentials, StaticCredentials,

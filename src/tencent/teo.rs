@@ -244,15 +244,15 @@ impl TeoApi {
         Ok((domains, request_id))
     }
 
-    /// Every acceleration domain of the zone.
+    /// Every acceleration domain of the zone (pages of 200), with the last RequestId.
     pub async fn describe_zone(
         &self,
         creds: &Credentials,
         zone_id: &str,
-    ) -> Result<Vec<AccelerationDomain>, CallError> {
+    ) -> Result<(Vec<AccelerationDomain>, String), CallError> {
         let mut domains = Vec::new();
-        self.pages(creds, zone_id, &[], &mut domains).await?;
-        Ok(domains)
+        let request_id = self.pages(creds, zone_id, &[], &mut domains).await?;
+        Ok((domains, request_id))
     }
 
     /// Appends every page of one filtered listing to `out`; returns the last RequestId.

@@ -1,0 +1,133 @@
+//! Shared observation of zones: every binding of a zone is served from one paged
+//! `DescribeAccelerationDomains` listing of the zone, read at most once per freshness
+//! interval and after every Modify of the zone, instead of one call per binding.
+//!
+//! Concurrent readers of one zone wait for a single listing (single flight), so a
+//! thousand bindings polling twenty zones cost about twenty listings per interval.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::credentials::Credentials;
+use super::error::CallError;
+use super::teo::{AccelerationDomain, TeoApi};
+
+/// (SecretId, ZoneId): what one account sees of one zone.
+type ZoneKey = (String, String);
+
+/// One listing of a zone.
+struct Snapshot {
+    /// When the listing started: it shows no change made after this.
+    started: Instant,
+    /// Per lower-case host name.
+    domains: HashMap<String, AccelerationDomain>,
+    request_id: String,
+}
+
+pub struct ZoneObserver {
+    teo: TeoApi,
+    /// Per zone: its last listing, behind a lock that one listing holds at a time.
+    zones: Mutex<HashMap<ZoneKey, Arc<tokio::sync::Mutex<Option<Snapshot>>>>>,
+    /// When each zone was last modified (by this process).
+    modified: Mutex<HashMap<ZoneKey, Instant>>,
+}
+
+impl ZoneObserver {
+    pub fn new(teo: TeoApi) -> Self {
+        Self {
+            teo,
+            zones: Mutex::default(),
+            modified: Mutex::default(),
+        }
+    }
+
+    /// The domains of `hosts` (those that exist) in `zone_id`, from a listing that started
+    /// less than `max_age` ago and after the zone's last Modify, with its RequestId.
+    pub async fn observe(
+        &self,
+        creds: &Credentials,
+        zone_id: &str,
+        hosts: &[String],
+        max_age: Duration,
+    ) -> Result<(Vec<AccelerationDomain>, String), CallError> {
+        let key = (creds.secret_id.clone(), zone_id.to_owned());
+        let entry = Arc::clone(
+            self.zones
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key.clone())
+                .or_default(),
+        );
+        let mut snapshot = entry.lock().await;
+        let modified = self
+            .modified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied();
+        let usable = snapshot
+            .as_ref()
+            .is_some_and(|s| fresh(s.started, modified, max_age, Instant::now()));
+        if !usable {
+            let started = Instant::now();
+            let (domains, request_id) = self.teo.describe_zone(creds, zone_id).await?;
+            *snapshot = Some(Snapshot {
+                started,
+                domains: domains
+                    .into_iter()
+                    .map(|d| (d.domain_name.to_ascii_lowercase(), d))
+                    .collect(),
+                request_id,
+            });
+        }
+        let snapshot = snapshot.as_ref().expect("a listing was just stored");
+        let mut seen = Vec::with_capacity(hosts.len());
+        let domains = hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .filter(|h| {
+                let first = !seen.contains(h);
+                seen.push(h.clone());
+                first
+            })
+            .filter_map(|h| snapshot.domains.get(&h).cloned())
+            .collect();
+        Ok((domains, snapshot.request_id.clone()))
+    }
+
+    /// Records that the zone was (or may have been) modified now: listings that started
+    /// before are stale.
+    pub fn modified(&self, secret_id: &str, zone_id: &str) {
+        self.modified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((secret_id.to_owned(), zone_id.to_owned()), Instant::now());
+    }
+}
+
+/// Whether a listing that started at `started` may serve a read at `now`.
+fn fresh(started: Instant, modified: Option<Instant>, max_age: Duration, now: Instant) -> bool {
+    now.saturating_duration_since(started) < max_age && modified.is_none_or(|m| started > m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_is_fresh_while_young_and_newer_than_the_last_modify() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert!(fresh(t0, None, s(2), t0 + s(1)));
+        assert!(!fresh(t0, None, s(2), t0 + s(2)));
+        assert!(
+            !fresh(t0, Some(t0), s(2), t0 + s(1)),
+            "modified as it started"
+        );
+        assert!(fresh(t0 + s(1), Some(t0), s(2), t0 + s(2)));
+        assert!(!fresh(t0, Some(t0 + s(1)), s(60), t0 + s(2)));
+    }
+}
