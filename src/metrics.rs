@@ -56,10 +56,17 @@ pub struct Metrics {
     pub bindings: Family<ReadyLabels, Gauge>,
     pub certificate_expiry: Family<CertificateLabels, Gauge>,
     pub status_patches: Counter,
+    pub rate_limiter_wait: Family<ActionLabels, Histogram>,
+    pub throttled: Family<CallLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// From 1 ms (one slot at 20/s is 52 ms) to about 33 s (a queue of hundreds of calls).
+fn wait_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
 }
 
 impl Default for Metrics {
@@ -105,6 +112,20 @@ impl Default for Metrics {
             "Status patches written to bindings",
             status_patches.clone(),
         );
+        let rate_limiter_wait = Family::<ActionLabels, Histogram>::new_with_constructor(
+            wait_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "tencent_rate_limiter_wait_seconds",
+            "Time Tencent Cloud calls waited for the client-side rate limiter, per attempt",
+            rate_limiter_wait.clone(),
+        );
+        let throttled = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "tencent_api_throttled",
+            "Throttled answers received from Tencent Cloud (each is retried after a backoff)",
+            throttled.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -114,6 +135,8 @@ impl Default for Metrics {
             bindings,
             certificate_expiry,
             status_patches,
+            rate_limiter_wait,
+            throttled,
         }
     }
 }
@@ -152,6 +175,25 @@ impl CallObserver for Metrics {
             })
             .observe(elapsed.as_secs_f64());
     }
+
+    fn rate_limited(&self, service: Service, action: &str, waited: Duration) {
+        self.rate_limiter_wait
+            .get_or_create(&ActionLabels {
+                service: service.name().into(),
+                action: action.into(),
+            })
+            .observe(waited.as_secs_f64());
+    }
+
+    fn throttled(&self, service: Service, action: &str, code: &str) {
+        self.throttled
+            .get_or_create(&CallLabels {
+                service: service.name().into(),
+                action: action.into(),
+                code: code.into(),
+            })
+            .inc();
+    }
 }
 
 /// What `/metrics` serves.
@@ -177,7 +219,19 @@ mod tests {
             "ResourceUnavailable.HostNotFound",
             Duration::from_millis(10),
         );
+        metrics.rate_limited(
+            Service::Ssl,
+            "UploadCertificate",
+            Duration::from_millis(105),
+        );
+        metrics.throttled(
+            Service::Teo,
+            "ModifyHostsCertificate",
+            "RequestLimitExceeded",
+        );
         let text = metrics.render();
+        assert!(text.contains(r#"edgeone_cert_operator_tencent_rate_limiter_wait_seconds_sum{service="ssl",action="UploadCertificate"} 0.105"#), "{text}");
+        assert!(text.contains(r#"edgeone_cert_operator_tencent_api_throttled_total{service="teo",action="ModifyHostsCertificate",code="RequestLimitExceeded"} 1"#), "{text}");
         assert!(
             text.contains(r#"edgeone_cert_operator_reconciles_total{result="applied"} 1"#),
             "{text}"

@@ -83,9 +83,34 @@ async fn seed_document_examples_become_ready() {
             "{line} not in:\n{metrics}"
         );
     }
+    let samples = parse_samples(&metrics);
+    let sample = |name: &str| {
+        samples
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| panic!("{name} not in:\n{metrics}"))
+    };
+    assert!(sample(r#"edgeone_cert_operator_reconciles_total{result="applied"}"#) >= 3.0);
+    assert!(sample("edgeone_cert_operator_reconcile_duration_seconds_count") >= 3.0);
+    assert!(sample("edgeone_cert_operator_status_patches_total") >= 3.0);
+    // Every attempt passes the client-side limiter: three Modify calls, three waits.
+    assert_eq!(
+        sample(
+            r#"edgeone_cert_operator_tencent_rate_limiter_wait_seconds_count{service="teo",action="ModifyHostsCertificate"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            r#"edgeone_cert_operator_tencent_api_latency_seconds_count{service="teo",action="ModifyHostsCertificate"}"#
+        ),
+        3.0
+    );
     assert!(
-        metrics.contains(r#"edgeone_cert_operator_reconciles_total{result="applied"}"#),
-        "{metrics}"
+        !samples
+            .keys()
+            .any(|k| k.starts_with("edgeone_cert_operator_tencent_api_throttled_total")),
+        "no throttled answers: {metrics}"
     );
 
     // Ready bindings stay quiet: their own status writes trigger no further calls.
@@ -408,4 +433,20 @@ async fn deletion_policies() {
         reasons.iter().any(|r| r == "CleanupSkipped") && reasons.iter().any(|r| r == "Disabled"),
         "{reasons:?}"
     );
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn parse_samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (key, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("not a sample: {l}"));
+            let value = value
+                .parse()
+                .unwrap_or_else(|_| panic!("not a number in: {l}"));
+            (key.to_owned(), value)
+        })
+        .collect()
 }

@@ -555,17 +555,16 @@ async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Sync
         hash: Some(hash.clone()),
         certificates: Some(certificates.clone()),
     };
-    // A healthy binding's drift check may use a listing up to half a drift interval
-    // old (the zone's other bindings read it too); one still converging needs one as
-    // recent as its poll. Any Modify of the zone makes older listings stale.
-    let settled = binding
-        .status
-        .as_ref()
-        .is_some_and(|s| conditions::is_true(&s.conditions, READY));
-    let max_age = if settled {
-        ctx.timing.drift_interval / 2
-    } else {
-        ctx.timing.deploy_poll
+    // A new generation is compared with a listing that started after this reconcile
+    // (it must not be declared in sync on what EdgeOne said before). A healthy
+    // binding's drift check may use one up to half a drift interval old (the zone's
+    // other bindings read it too); one still deploying, one as recent as its poll.
+    // Any Modify of the zone makes older listings stale.
+    let max_age = match binding.status.as_ref() {
+        Some(s) if s.observed_generation != binding.metadata.generation => Duration::ZERO,
+        Some(s) if conditions::is_true(&s.conditions, READY) => ctx.timing.drift_interval / 2,
+        Some(_) => ctx.timing.deploy_poll,
+        None => Duration::ZERO,
     };
     let (domains, describe_id) = match ctx.observe(&creds, &spec.zone_id, &hosts, max_age).await {
         Ok(found) => found,

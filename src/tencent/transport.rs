@@ -197,6 +197,13 @@ pub struct Transport {
 /// failure) and duration, e.g. to count them in metrics.
 pub trait CallObserver: Send + Sync + std::fmt::Debug {
     fn observe(&self, service: Service, action: &str, outcome: &str, elapsed: Duration);
+
+    /// How long one attempt waited for the client-side rate limiter (zero included).
+    fn rate_limited(&self, _service: Service, _action: &str, _waited: Duration) {}
+
+    /// A throttled answer was received (it is retried inside the call, so `observe`
+    /// sees only the final outcome).
+    fn throttled(&self, _service: Service, _action: &str, _code: &str) {}
 }
 
 fn is_loopback(url: &reqwest::Url) -> bool {
@@ -393,10 +400,13 @@ impl Transport {
                 .send_once(creds, service, region, action, &payload)
                 .await
             {
-                Err(error)
-                    if error.class() == ErrorClass::Throttled
-                        && attempt < self.config.max_throttle_retries =>
-                {
+                Err(error) if error.class() == ErrorClass::Throttled => {
+                    if let Some(observer) = &self.observer {
+                        observer.throttled(service, action, error.kind_code());
+                    }
+                    if attempt >= self.config.max_throttle_retries {
+                        return Err(error);
+                    }
                     let delay = backoff(attempt);
                     tracing::info!(
                         %service,
@@ -434,9 +444,13 @@ impl Transport {
         payload: &[u8],
     ) -> Result<(u16, String, Map<String, Value>), CallError> {
         let secret_id = creds.map(|c| c.secret_id.as_str()).unwrap_or_default();
-        self.limiter
+        let waited = self
+            .limiter
             .acquire(secret_id, action, self.rate(service))
             .await;
+        if let Some(observer) = &self.observer {
+            observer.rate_limited(service, action, waited);
+        }
         let target = self.target(service);
         let timestamp = jiff::Timestamp::now().as_second();
         let authorization = match creds {

@@ -44,8 +44,10 @@ impl ZoneObserver {
         }
     }
 
-    /// The domains of `hosts` (those that exist) in `zone_id`, from a listing that started
-    /// less than `max_age` ago and after the zone's last Modify, with its RequestId.
+    /// The domains of `hosts` (those that exist) in `zone_id`, with its RequestId, from a
+    /// listing that started at most `max_age` before this call (zero: after it) and after
+    /// the zone's last Modify. Callers that arrive while a listing runs wait for it, and
+    /// share the next one if it is too old for them.
     pub async fn observe(
         &self,
         creds: &Credentials,
@@ -53,6 +55,7 @@ impl ZoneObserver {
         hosts: &[String],
         max_age: Duration,
     ) -> Result<(Vec<AccelerationDomain>, String), CallError> {
+        let asked = Instant::now();
         let key = (creds.secret_id.clone(), zone_id.to_owned());
         let entry = Arc::clone(
             self.zones
@@ -70,7 +73,7 @@ impl ZoneObserver {
             .copied();
         let usable = snapshot
             .as_ref()
-            .is_some_and(|s| fresh(s.started, modified, max_age, Instant::now()));
+            .is_some_and(|s| fresh(s.started, modified, max_age, asked));
         if !usable {
             let started = Instant::now();
             let (domains, request_id) = self.teo.describe_zone(creds, zone_id).await?;
@@ -108,9 +111,10 @@ impl ZoneObserver {
     }
 }
 
-/// Whether a listing that started at `started` may serve a read at `now`.
-fn fresh(started: Instant, modified: Option<Instant>, max_age: Duration, now: Instant) -> bool {
-    now.saturating_duration_since(started) < max_age && modified.is_none_or(|m| started > m)
+/// Whether a listing that started at `started` may serve a read asked for at `asked`
+/// that accepts listings up to `max_age` old.
+fn fresh(started: Instant, modified: Option<Instant>, max_age: Duration, asked: Instant) -> bool {
+    asked.saturating_duration_since(started) <= max_age && modified.is_none_or(|m| started > m)
 }
 
 #[cfg(test)]
@@ -122,7 +126,15 @@ mod tests {
         let t0 = Instant::now();
         let s = Duration::from_secs;
         assert!(fresh(t0, None, s(2), t0 + s(1)));
-        assert!(!fresh(t0, None, s(2), t0 + s(2)));
+        assert!(!fresh(t0, None, s(2), t0 + s(3)));
+        // Zero: only a listing that started after the read was asked for.
+        assert!(!fresh(
+            t0,
+            None,
+            Duration::ZERO,
+            t0 + Duration::from_millis(1)
+        ));
+        assert!(fresh(t0 + s(1), None, Duration::ZERO, t0));
         assert!(
             !fresh(t0, Some(t0), s(2), t0 + s(1)),
             "modified as it started"
