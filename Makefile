@@ -6,15 +6,18 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: help test demo demo-down tools check-toolchains fmt-check clippy unit-and-e2e release
+.PHONY: help test demo demo-down tools check-toolchains fmt-check clippy supply-chain unit-and-e2e release
 
 help:
 	@echo "make demo        local control plane + Tencent Cloud API emulator + operator + example bindings"
 	@echo "make demo-down   stop what make demo started"
-	@echo "make test        every check: fmt, clippy, unit tests, end-to-end tests, SDK conformance"
+	@echo "make test        every check: fmt, clippy, supply chain, unit tests, end-to-end tests, SDK conformance"
 	@echo "make tools       build the pinned kube-apiserver, etcd, kubectl and helm (cached)"
 	@echo "make crds        regenerate crds/ from the Rust types"
 	@echo "make cluster-up / cluster-down   a control plane for your own experiments"
+	@echo "make bench       the scale benchmark (cold start, renewal wave, steady state; ~15 min)"
+	@echo "make chaos       the long fault-injection soak (not part of make test)"
+	@echo "make deploy-manifests / chart-lint   render deploy/ from the chart / lint the chart"
 
 check-toolchains:
 	@command -v $(CARGO) >/dev/null || { echo "Rust (cargo) is required: https://rustup.rs"; exit 1; }
@@ -31,11 +34,15 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# Licenses, bans and sources of every crate (cargo-deny, built once into the cache).
+supply-chain:
+	hack/cargo-deny.sh
+
 # Unit tests and the end-to-end tests (which start their own etcd + kube-apiserver).
 unit-and-e2e: tools
 	$(CARGO) test --workspace --locked
 
-test: check-toolchains fmt-check clippy unit-and-e2e test-sdk
+test: check-toolchains fmt-check clippy supply-chain unit-and-e2e test-sdk
 	@echo "make test: all checks passed"
 
 # The release build, the same command the Dockerfile runs.
