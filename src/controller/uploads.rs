@@ -1,7 +1,8 @@
 //! Uploads shared between bindings: a certificate (by SHA-256 fingerprint) is uploaded
 //! once per account however many bindings use it, and bindings that ask at the same
 //! time wait for that one upload. A renewal of one Secret used by ten bindings costs one
-//! `UploadCertificate`, not ten.
+//! `UploadCertificate`, not ten. Deletions are shared the same way: when ten bindings
+//! let go of the certificate a renewal replaced, one `DeleteCertificate` goes out.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,6 +19,8 @@ type UploadKey = (String, String);
 #[derive(Default)]
 pub struct UploadCache {
     ids: Mutex<HashMap<UploadKey, Arc<OnceCell<String>>>>,
+    /// (SecretId, certificate id) → done once the certificate is deleted.
+    deletions: Mutex<HashMap<UploadKey, Arc<OnceCell<()>>>>,
 }
 
 impl UploadCache {
@@ -42,6 +45,39 @@ impl UploadCache {
                 .or_default(),
         );
         cell.get_or_try_init(upload).await.cloned()
+    }
+
+    /// Deletes the account's certificate with `delete` unless this process already did
+    /// (or is doing) so: concurrent callers wait for the one call, later callers are
+    /// answered at once. Returns whether this caller's `delete` ran. A failed delete is
+    /// not kept: the next caller tries again.
+    pub async fn delete_once<F, Fut>(
+        &self,
+        secret_id: &str,
+        cert_id: &str,
+        delete: F,
+    ) -> Result<bool, CallError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), CallError>>,
+    {
+        let cell = Arc::clone(
+            self.deletions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((secret_id.to_owned(), cert_id.to_owned()))
+                .or_default(),
+        );
+        let mut ran = false;
+        cell.get_or_try_init(|| {
+            ran = true;
+            delete()
+        })
+        .await?;
+        if ran {
+            self.forget(secret_id, cert_id);
+        }
+        Ok(ran)
     }
 
     /// Forgets a certificate that was deleted, so that it is uploaded again if needed.
@@ -87,6 +123,50 @@ mod tests {
             cache.get_or_upload("AKID1", "fp1", upload).await.unwrap(),
             "cert-2"
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_and_later_deletes_of_one_certificate_make_one_call() {
+        let cache = UploadCache::default();
+        let deletes = AtomicUsize::new(0);
+        let delete = || async {
+            deletes.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok::<_, CallError>(())
+        };
+        let ran = futures::future::join_all(
+            (0..10).map(|_| cache.delete_once("AKID1", "cert-0", delete)),
+        )
+        .await;
+        assert_eq!(deletes.load(Ordering::SeqCst), 1);
+        assert_eq!(ran.iter().filter(|r| matches!(r, Ok(true))).count(), 1);
+        assert!(matches!(
+            cache.delete_once("AKID1", "cert-0", delete).await,
+            Ok(false)
+        ));
+        // Another account's certificate of the same id is its own.
+        assert!(matches!(
+            cache.delete_once("AKID2", "cert-0", delete).await,
+            Ok(true)
+        ));
+        assert_eq!(deletes.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_is_retried_by_the_next_caller() {
+        let cache = UploadCache::default();
+        let failed = cache
+            .delete_once("A", "c", || async {
+                Err(CallError::Network {
+                    detail: "reset".into(),
+                })
+            })
+            .await;
+        assert!(failed.is_err());
+        assert!(matches!(
+            cache.delete_once("A", "c", || async { Ok(()) }).await,
+            Ok(true)
+        ));
     }
 
     #[tokio::test]

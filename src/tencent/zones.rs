@@ -1,6 +1,8 @@
 //! Shared observation of zones: every binding of a zone is served from one paged
 //! `DescribeAccelerationDomains` listing of the zone, read at most once per freshness
-//! interval and after every Modify of the zone, instead of one call per binding.
+//! interval, instead of one call per binding. A listing that started before a Modify
+//! of some hosts is stale for readers of those hosts only: during a cold start, where
+//! Modifies of the zone never stop, new bindings still share listings.
 //!
 //! Concurrent readers of one zone wait for a single listing (single flight), so a
 //! thousand bindings polling twenty zones cost about twenty listings per interval.
@@ -31,8 +33,9 @@ pub struct ZoneObserver {
     teo: TeoApi,
     /// Per zone: its last listing, behind a lock that one listing holds at a time.
     zones: Mutex<HashMap<ZoneKey, Arc<tokio::sync::Mutex<Option<Snapshot>>>>>,
-    /// When each zone was last modified (by this process).
-    modified: Mutex<HashMap<ZoneKey, Instant>>,
+    /// When each host of each zone was last modified (by this process), per lower-case
+    /// host name.
+    modified: Mutex<HashMap<ZoneKey, HashMap<String, Instant>>>,
 }
 
 impl ZoneObserver {
@@ -46,7 +49,7 @@ impl ZoneObserver {
 
     /// The domains of `hosts` (those that exist) in `zone_id`, with its RequestId, from a
     /// listing that started at most `max_age` before this call (zero: after it) and after
-    /// the zone's last Modify. Callers that arrive while a listing runs wait for it, and
+    /// the last Modify of any of `hosts`. Callers that arrive while a listing runs wait for it, and
     /// share the next one if it is too old for them.
     pub async fn observe(
         &self,
@@ -64,13 +67,14 @@ impl ZoneObserver {
                 .entry(key.clone())
                 .or_default(),
         );
+        let hosts: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
         let mut snapshot = entry.lock().await;
         let modified = self
             .modified
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
-            .copied();
+            .and_then(|times| hosts.iter().filter_map(|h| times.get(h)).max().copied());
         let usable = snapshot
             .as_ref()
             .is_some_and(|s| fresh(s.started, modified, max_age, asked));
@@ -89,8 +93,7 @@ impl ZoneObserver {
         let snapshot = snapshot.as_ref().expect("a listing was just stored");
         let mut seen = Vec::with_capacity(hosts.len());
         let domains = hosts
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
+            .into_iter()
             .filter(|h| {
                 let first = !seen.contains(h);
                 seen.push(h.clone());
@@ -101,13 +104,17 @@ impl ZoneObserver {
         Ok((domains, snapshot.request_id.clone()))
     }
 
-    /// Records that the zone was (or may have been) modified now: listings that started
-    /// before are stale.
-    pub fn modified(&self, secret_id: &str, zone_id: &str) {
-        self.modified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((secret_id.to_owned(), zone_id.to_owned()), Instant::now());
+    /// Records that the hosts were (or may have been) modified now: listings that
+    /// started before are stale for them.
+    pub fn modified(&self, secret_id: &str, zone_id: &str, hosts: &[String]) {
+        let now = Instant::now();
+        let mut modified = self.modified.lock().unwrap_or_else(|p| p.into_inner());
+        let times = modified
+            .entry((secret_id.to_owned(), zone_id.to_owned()))
+            .or_default();
+        for host in hosts {
+            times.insert(host.to_ascii_lowercase(), now);
+        }
     }
 }
 

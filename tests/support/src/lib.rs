@@ -16,6 +16,7 @@
 
 mod certs;
 mod controlplane;
+pub mod issuer;
 mod kubeconfig;
 pub mod process;
 mod shared;
