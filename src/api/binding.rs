@@ -131,7 +131,8 @@ pub struct EdgeOneCertificateBindingSpec {
     pub deletion_policy: DeletionPolicy,
 
     /// Delete a certificate the operator uploaded from a Secret once a renewal replaced
-    /// it and EdgeOne serves the new one, unless another binding still uses it.
+    /// it and EdgeOne serves the new one, unless another binding still uses it; with
+    /// deletionPolicy Disable, also the binding's uploads when it is deleted.
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_replaced_certificates: Option<bool>,

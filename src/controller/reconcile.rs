@@ -118,16 +118,18 @@ impl Context {
         let _ = self.bindings.set(store);
     }
 
-    /// Applies a Modify (grouped with others) and marks the zone's listing stale.
+    /// Applies a Modify (grouped with others) and marks the zone's listing stale for its
+    /// hosts.
     async fn modify(
         &self,
         creds: &Credentials,
         request: teo::ModifyHostsCertificateRequest,
     ) -> Result<String, CallError> {
         let zone_id = request.zone_id.clone();
+        let hosts = request.hosts.clone();
         let reply = self.modifier.modify(creds, request).await;
         if let Some(zones) = &self.zones {
-            zones.modified(&creds.secret_id, &zone_id);
+            zones.modified(&creds.secret_id, &zone_id, &hosts);
         }
         reply
     }
@@ -320,7 +322,8 @@ async fn apply(
 }
 
 /// Deletes replaced uploads (unless the binding opts out) that no other binding lists;
-/// returns those still to delete. A failure never blocks the binding.
+/// returns those still to delete. A failure never blocks the binding. For a binding
+/// being deleted, uploads another binding still uses are left to that binding.
 async fn delete_replaced(
     binding: &EdgeOneCertificateBinding,
     ctx: &Context,
@@ -342,28 +345,43 @@ async fn delete_replaced(
     for id in pending {
         let used_elsewhere = others.iter().any(|b| {
             (b.namespace(), b.name_any()) != (binding.namespace(), binding.name_any())
+                // One going away with Disable will not serve it either.
+                && !(b.metadata.deletion_timestamp.is_some()
+                    && b.spec.deletion_policy == DeletionPolicy::Disable)
                 && b.status
                     .iter()
                     .flat_map(|s| &s.certificates)
                     .any(|c| &c.cert_id == id)
         });
         if used_elsewhere {
-            remaining.push(id.clone());
+            // The other binding deletes it once it no longer needs it; a binding that
+            // is going away leaves that to it.
+            if binding.metadata.deletion_timestamp.is_none() {
+                remaining.push(id.clone());
+            }
             continue;
         }
-        match ctx.ssl.delete_certificate(&creds, id).await {
-            Ok(_) => {
-                ctx.uploads.forget(&creds.secret_id, id);
+        let deleted = ctx
+            .uploads
+            .delete_once(&creds.secret_id, id, || async {
+                match ctx.ssl.delete_certificate(&creds, id).await {
+                    Err(e) if e.code() != Some("FailedOperation.CertificateNotFound") => Err(e),
+                    _ => Ok(()),
+                }
+            })
+            .await;
+        match deleted {
+            Ok(true) => {
                 publish(
                     ctx,
                     binding,
                     false,
                     "CertificateDeleted",
-                    format!("deleted the replaced upload {id}"),
+                    format!("deleted the upload {id}, which no binding serves any more"),
                 )
                 .await;
             }
-            Err(e) if e.code() == Some("FailedOperation.CertificateNotFound") => {}
+            Ok(false) => {}
             Err(e) => {
                 tracing::info!(certificate = %id, error = %e, "replaced upload not deleted yet");
                 remaining.push(id.clone());
@@ -856,6 +874,24 @@ async fn cleanup(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<A
                 )));
             }
         }
+    }
+    // The hosts no longer serve this binding's uploads: delete them (unless another
+    // binding uses them, or the binding opts out), so that nothing the operator
+    // uploaded outlives the bindings that asked for it. With Retain the hosts still
+    // serve them, and EdgeOne would refuse.
+    let status = binding.status.clone().unwrap_or_default();
+    let uploads: Vec<String> = status
+        .certificates
+        .iter()
+        .filter(|c| c.source.starts_with("secret/"))
+        .map(|c| c.cert_id.clone())
+        .chain(status.pending_deletion.iter().cloned())
+        .collect();
+    let left = delete_replaced(binding, ctx, &uploads).await;
+    if !left.is_empty() {
+        return Err(Error::Cleanup(format!(
+            "the uploaded certificates {left:?} could not be deleted yet; it is retried, or set cleanupReplacedCertificates: false to keep them"
+        )));
     }
     Ok(Action::await_change())
 }

@@ -23,42 +23,45 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const POLL: Duration = Duration::from_millis(200);
 pub const QUIET: Duration = Duration::from_secs(3);
 
-/// Applies the CRD from `crds/` once per test binary.
+/// Applies the CRD from `crds/` to the shared control plane once per test binary.
 pub fn install_crd() -> &'static testbed::ControlPlane {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     let cp = testbed::shared();
-    INSTALLED.get_or_init(|| {
-        let crd = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crds/edgeone.operators.dev_edgeonecertificatebindings.yaml"
-        );
-        let out = cp
-            .kubectl()
-            .args(["apply", "-f", crd])
-            .output()
-            .expect("kubectl apply");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = cp
-            .kubectl()
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/edgeonecertificatebindings.edgeone.operators.dev",
-            ])
-            .output()
-            .expect("kubectl wait");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    INSTALLED.get_or_init(|| apply_crd(cp));
     cp
+}
+
+/// Applies the CRD from `crds/` to `cp` and waits until it is Established.
+pub fn apply_crd(cp: &testbed::ControlPlane) {
+    let crd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/edgeone.operators.dev_edgeonecertificatebindings.yaml"
+    );
+    let out = cp
+        .kubectl()
+        .args(["apply", "-f", crd])
+        .output()
+        .expect("kubectl apply");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cp
+        .kubectl()
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/edgeonecertificatebindings.edgeone.operators.dev",
+        ])
+        .output()
+        .expect("kubectl wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Applies cert-manager's CRDs (from its Go module at the release pinned in
@@ -132,10 +135,37 @@ impl Drop for Operator {
     }
 }
 
+/// How to start (and restart) an operator process.
+#[derive(Clone)]
+struct Launch {
+    kubeconfig: std::path::PathBuf,
+    namespace: String,
+    url: String,
+    extra_args: Vec<String>,
+}
+
 /// Starts an operator process watching `namespace`, talking to the emulator at `url`
 /// with the demo account's credentials, logging to a file named after both.
 fn start_operator(namespace: &str, url: &str, name: &str, extra_args: &[&str]) -> Operator {
     let cp = install_crd();
+    spawn_operator(
+        &Launch {
+            kubeconfig: cp.kubeconfig_path(),
+            namespace: namespace.to_owned(),
+            url: url.to_owned(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        },
+        name,
+    )
+}
+
+fn spawn_operator(launch: &Launch, name: &str) -> Operator {
+    let Launch {
+        kubeconfig,
+        namespace,
+        url,
+        extra_args,
+    } = launch;
     // A free port for /healthz, /readyz and /metrics (picked, then released).
     let health_addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -151,11 +181,9 @@ fn start_operator(namespace: &str, url: &str, name: &str, extra_args: &[&str]) -
             "300ms",
             "--health-addr",
             &health_addr,
-            "--log-level",
-            "info,edgeone_cert_operator=debug",
         ])
         .arg("--kubeconfig")
-        .arg(cp.kubeconfig_path())
+        .arg(kubeconfig)
         .args([
             "--teo-endpoint",
             url,
@@ -165,6 +193,13 @@ fn start_operator(namespace: &str, url: &str, name: &str, extra_args: &[&str]) -
             url,
         ])
         .args(extra_args)
+        // A test may ask for another level (clap takes each flag once).
+        .args(
+            (!extra_args.iter().any(|a| a == "--log-level"))
+                .then_some(["--log-level", "info,edgeone_cert_operator=debug"])
+                .into_iter()
+                .flatten(),
+        )
         .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
         .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
         .env_remove("TENCENTCLOUD_SESSION_TOKEN")
@@ -184,6 +219,15 @@ fn start_operator(namespace: &str, url: &str, name: &str, extra_args: &[&str]) -
     }
 }
 
+/// The API document's zone, with a short deployment delay.
+pub fn demo_state() -> State {
+    let seed: Seed =
+        serde_json::from_str(include_str!("../../emulator/seeds/demo.json")).expect("seed");
+    let mut state = State::from_seed(&seed).expect("state");
+    state.settings.deploy_delay_ms = 300;
+    state
+}
+
 /// One test's world: a namespace, an emulator seeded with the API document's zone,
 /// and an operator process for that namespace.
 pub struct World {
@@ -194,23 +238,36 @@ pub struct World {
     /// Where the operator serves /healthz, /readyz and /metrics.
     pub health_addr: String,
     pub operator: Operator,
+    launch: Launch,
+    restarts: usize,
 }
 
 impl World {
     pub async fn new(prefix: &str, extra_args: &[&str]) -> World {
-        let cp = install_crd();
+        World::start(install_crd(), prefix, demo_state(), extra_args).await
+    }
+
+    /// A world on `cp` (whose CRD is installed) with the emulator in `state`.
+    pub async fn start(
+        cp: &testbed::ControlPlane,
+        prefix: &str,
+        state: State,
+        extra_args: &[&str],
+    ) -> World {
         let client = cp.kube_client().await.expect("kube client");
         let namespace = testbed::fresh_namespace(&client, prefix)
             .await
             .expect("namespace");
-        let seed: Seed =
-            serde_json::from_str(include_str!("../../emulator/seeds/demo.json")).expect("seed");
-        let mut state = State::from_seed(&seed).expect("state");
-        state.settings.deploy_delay_ms = 300;
         let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), state)
             .await
             .expect("emulator");
-        let operator = start_operator(&namespace, &emulator.url(), "", extra_args);
+        let launch = Launch {
+            kubeconfig: cp.kubeconfig_path(),
+            namespace: namespace.clone(),
+            url: emulator.url(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        };
+        let operator = spawn_operator(&launch, "");
         World {
             client,
             namespace,
@@ -218,7 +275,19 @@ impl World {
             health_addr: operator.health_addr.clone(),
             emulator,
             operator,
+            launch,
+            restarts: 0,
         }
+    }
+
+    /// Starts a new operator process in place of the current one (which must have
+    /// exited or been killed), with the same flags and a log of its own.
+    pub fn restart_operator(&mut self) {
+        self.operator.kill();
+        self.restarts += 1;
+        self.operator = spawn_operator(&self.launch, &format!("-restart{}", self.restarts));
+        self.log = self.operator.log.clone();
+        self.health_addr = self.operator.health_addr.clone();
     }
 
     /// Another operator process for this world's namespace and emulator; `name` tells

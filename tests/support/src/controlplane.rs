@@ -157,6 +157,9 @@ pub struct ControlPlane {
     etcd_url: String,
     kubeconfig_yaml: String,
     pids: Pids,
+    apiserver_args: Vec<String>,
+    /// Restarts so far, to give each run of kube-apiserver its own log.
+    apiserver_restarts: std::sync::atomic::AtomicUsize,
     /// kube-apiserver first, then etcd: the order they are stopped in, so the
     /// apiserver never loses its storage while still serving.
     processes: Mutex<Vec<ManagedProcess>>,
@@ -202,6 +205,8 @@ impl ControlPlane {
                 etcd_url: running.endpoints.etcd_url,
                 kubeconfig_yaml: running.endpoints.kubeconfig_yaml,
                 pids: running.pids,
+                apiserver_args: running.endpoints.apiserver_args,
+                apiserver_restarts: Default::default(),
                 processes: Mutex::new(running.processes),
                 cleaned_up: AtomicBool::new(false),
             }),
@@ -294,6 +299,37 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// Stops kube-apiserver (SIGTERM, as a rolling upgrade of the control plane
+    /// does), leaves it down for `down`, and starts it again on the same port with the
+    /// same etcd, returning once `/readyz` answers. Clients see refused connections
+    /// and broken watches meanwhile; nothing stored is lost. [`ControlPlane::pids`]
+    /// keeps the first process's id: use this on private control planes only, never
+    /// on the shared one other tests use.
+    pub fn restart_apiserver(&self, down: Duration) -> Result<()> {
+        let mut processes = lock(&self.processes);
+        let Some(apiserver) = processes.first_mut() else {
+            bail!("the control plane was shut down");
+        };
+        apiserver.terminate(STOP_GRACE);
+        thread::sleep(down);
+        let run = self.apiserver_restarts.fetch_add(1, Ordering::SeqCst) + 1;
+        let log = self
+            .layout
+            .logs()
+            .join(format!("kube-apiserver-restart-{run}.log"));
+        *apiserver = ManagedProcess::start(
+            "kube-apiserver",
+            &self.tools_bin.join("kube-apiserver"),
+            &self.apiserver_args,
+            &log,
+        )?;
+        wait_for_apiserver(
+            apiserver,
+            &self.kubeconfig_yaml,
+            Instant::now() + Duration::from_secs(60),
+        )
+    }
+
     /// Stops the processes and removes the files (see [`Options::dir`] and
     /// [`Options::keep`]). Idempotent; also what `Drop` does. Takes `&self` so that
     /// a control plane in a `static` can be torn down at exit.
@@ -334,6 +370,8 @@ struct Endpoints {
     server_url: String,
     etcd_url: String,
     kubeconfig_yaml: String,
+    /// What kube-apiserver was started with, to start it again the same way.
+    apiserver_args: Vec<String>,
 }
 
 struct Running {
@@ -500,6 +538,7 @@ fn launch_processes(
         server_url,
         etcd_url,
         kubeconfig_yaml,
+        apiserver_args,
     })
 }
 
