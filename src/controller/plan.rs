@@ -443,3 +443,173 @@ mod tests {
         assert_eq!(a.len(), 32);
     }
 }
+
+/// Properties over arbitrary configurations and observations.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::{btree_set, vec};
+    use proptest::prelude::*;
+
+    fn ids() -> impl Strategy<Value = Vec<String>> {
+        btree_set("[a-c]{1,2}", 0..3).prop_map(|s| s.into_iter().collect())
+    }
+
+    fn mutual_tls() -> impl Strategy<Value = MutualTls> {
+        (any::<bool>(), ids()).prop_map(|(enabled, cert_ids)| MutualTls { enabled, cert_ids })
+    }
+
+    fn origin_verify() -> impl Strategy<Value = OriginVerify> {
+        (prop_oneof![Just("disable"), Just("custom_ca")], ids()).prop_map(|(mode, ca_ids)| {
+            OriginVerify {
+                mode: mode.into(),
+                ca_ids,
+            }
+        })
+    }
+
+    const MODES: [&str; 4] = ["sslcert", "eofreecert", "eofreecert_manual", "disable"];
+
+    fn desired() -> impl Strategy<Value = DesiredConfig> {
+        (
+            proptest::sample::select(&MODES[..]),
+            btree_set("[a-c]{1,2}", 1..3),
+            proptest::option::of(mutual_tls()),
+            proptest::option::of(mutual_tls()),
+            proptest::option::of(origin_verify()),
+        )
+            .prop_map(|(mode, certs, client, upstream, origin)| DesiredConfig {
+                mode: mode.into(),
+                server_cert_ids: if mode == "sslcert" {
+                    certs.into_iter().collect()
+                } else {
+                    Vec::new()
+                },
+                client_mtls: client,
+                upstream_mtls: upstream,
+                origin_verify: origin,
+            })
+    }
+
+    fn observed_host() -> impl Strategy<Value = ObservedHost> {
+        (
+            proptest::option::of(proptest::sample::select(&MODES[..])),
+            vec(
+                (
+                    "[a-c]{1,2}",
+                    proptest::option::of("deployed|processing|failed"),
+                ),
+                0..3,
+            ),
+            mutual_tls(),
+            mutual_tls(),
+            proptest::option::of(origin_verify()),
+        )
+            .prop_map(|(mode, certs, client, upstream, origin)| ObservedHost {
+                mode: mode.map(str::to_owned),
+                server_certs: certs,
+                client_mtls: client,
+                upstream_mtls: upstream,
+                origin_verify: origin,
+            })
+    }
+
+    /// What EdgeOne reports for a host after applying `desired` to `before` and
+    /// finishing the deployment: parts the binding does not manage stay as they were.
+    fn applied(desired: &DesiredConfig, before: &ObservedHost) -> ObservedHost {
+        ObservedHost {
+            mode: Some(desired.mode.clone()),
+            server_certs: desired
+                .server_cert_ids
+                .iter()
+                .map(|id| (id.clone(), Some("deployed".to_owned())))
+                .collect(),
+            client_mtls: desired
+                .client_mtls
+                .clone()
+                .unwrap_or_else(|| before.client_mtls.clone()),
+            upstream_mtls: desired
+                .upstream_mtls
+                .clone()
+                .unwrap_or_else(|| before.upstream_mtls.clone()),
+            origin_verify: desired
+                .origin_verify
+                .clone()
+                .or_else(|| before.origin_verify.clone()),
+        }
+    }
+
+    fn host_names() -> impl Strategy<Value = Vec<String>> {
+        btree_set("h[0-9]", 1..6).prop_map(|s| s.into_iter().collect())
+    }
+
+    proptest! {
+        /// Modify names exactly the hosts that differ or are unknown, in the binding's
+        /// order, and nothing else.
+        #[test]
+        fn modify_names_exactly_the_differing_hosts(
+            desired in desired(),
+            hosts in host_names(),
+            seen in vec(proptest::option::of(observed_host()), 6),
+        ) {
+            let observed: BTreeMap<String, ObservedHost> = hosts
+                .iter()
+                .zip(&seen)
+                .filter_map(|(h, o)| o.clone().map(|o| (h.clone(), o)))
+                .collect();
+            let expected: Vec<String> = hosts
+                .iter()
+                .filter(|h| observed.get(*h).is_none_or(|o| !host_matches(&desired, o)))
+                .cloned()
+                .collect();
+            match plan(&desired, &hosts, &observed) {
+                Plan::Modify { hosts: differing } => prop_assert_eq!(differing, expected),
+                Plan::InSync(_) => prop_assert!(expected.is_empty()),
+            }
+        }
+
+        /// Applying what the plan asks for converges: the next plan is in sync and,
+        /// once deployed, Deployed.
+        #[test]
+        fn applying_the_plan_converges(
+            desired in desired(),
+            hosts in host_names(),
+            seen in vec(observed_host(), 6),
+        ) {
+            let mut observed: BTreeMap<String, ObservedHost> =
+                hosts.iter().cloned().zip(seen).collect();
+            if let Plan::Modify { hosts: differing } = plan(&desired, &hosts, &observed) {
+                for host in differing {
+                    let after = applied(&desired, &observed[&host]);
+                    observed.insert(host, after);
+                }
+            }
+            for host in &hosts {
+                // Deployment finished everywhere.
+                let o = observed.get_mut(host).expect("every host is observed");
+                for (_, status) in &mut o.server_certs {
+                    *status = Some("deployed".into());
+                }
+            }
+            prop_assert_eq!(plan(&desired, &hosts, &observed), Plan::InSync(Deployment::Deployed));
+        }
+
+        /// The applied hash ignores the order and repetition of hosts, and changes with
+        /// the zone and the configuration.
+        #[test]
+        fn the_hash_depends_on_the_set_of_hosts_only(
+            desired in desired(),
+            other in desired(),
+            hosts in host_names(),
+            rotate in 0usize..6,
+        ) {
+            let mut shuffled = hosts.clone();
+            let n = shuffled.len();
+            shuffled.rotate_left(rotate % n);
+            shuffled.push(hosts[0].clone());
+            prop_assert_eq!(desired.hash("z", &hosts), desired.hash("z", &shuffled));
+            prop_assert_ne!(desired.hash("z", &hosts), desired.hash("y", &hosts));
+            prop_assert_eq!(desired.hash("z", &hosts) == other.hash("z", &hosts), desired == other);
+        }
+    }
+}
