@@ -16,12 +16,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgeone_cert_operator::api::{CertificateStatus, EdgeOneCertificateBindingStatus};
+use edgeone_cert_operator::certs::{MAX_CHAIN_CERTIFICATES, MAX_PEM_BYTES};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    KeyUsagePurpose, PKCS_ED25519, PKCS_RSA_SHA256, PublicKeyData, SignatureAlgorithm,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -164,6 +165,30 @@ impl TestCa {
     /// A server certificate for `names` valid from `not_before` to `not_after` (seconds
     /// since the epoch), with a fresh ECDSA P-256 key.
     fn issue_between(&self, names: &[&str], not_before: i64, not_after: i64) -> Issued {
+        let key = KeyPair::generate().expect("leaf key");
+        self.issue_for_key(names, not_before, not_after, &key, key.serialize_pem())
+    }
+
+    /// A server certificate for `names` with `public_key`, valid from a day ago for 90
+    /// days; `key_pem` goes into `tls.key` as it is.
+    fn issue_with_key(
+        &self,
+        names: &[&str],
+        public_key: &impl PublicKeyData,
+        key_pem: String,
+    ) -> Issued {
+        let now = now_unix();
+        self.issue_for_key(names, now - DAY, now + 90 * DAY, public_key, key_pem)
+    }
+
+    fn issue_for_key(
+        &self,
+        names: &[&str],
+        not_before: i64,
+        not_after: i64,
+        public_key: &impl PublicKeyData,
+        key_pem: String,
+    ) -> Issued {
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("leaf params");
@@ -175,13 +200,12 @@ impl TestCa {
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         set_validity(&mut params, not_before, not_after);
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+        let cert = params.signed_by(public_key, &self.issuer).expect("leaf");
         Issued {
             names: names.iter().map(|n| n.to_string()).collect(),
             leaf_pem: cert.pem(),
             chain_pem: format!("{}{}", cert.pem(), self.chain),
-            key_pem: key.serialize_pem(),
+            key_pem,
             ca_pem: self.root_pem.clone(),
             fingerprint: fingerprint_of(cert.der()),
             not_after,
@@ -263,6 +287,54 @@ fn issued_secret(name: &str, issued: &Issued) -> Secret {
         &issued.ca_pem,
         &names,
     )
+}
+
+/// `secret` with `key` holding `bytes` (which need not be text).
+fn with_data(mut secret: Secret, key: &str, bytes: &[u8]) -> Secret {
+    secret
+        .data
+        .get_or_insert_with(BTreeMap::new)
+        .insert(key.to_string(), ByteString(bytes.to_vec()));
+    secret
+}
+
+/// Deterministic binary noise with bytes of every value (an LCG).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// An RSA public key with a made-up 1024-bit modulus and exponent 65537: enough for a
+/// certificate that states a short RSA key, which ring (rcgen's backend) cannot
+/// generate.
+struct ShortRsaKey(Vec<u8>);
+
+impl ShortRsaKey {
+    fn rsa_1024() -> Self {
+        // Top bit set, so DER needs a sign byte; odd, as a modulus is.
+        let mut integer = vec![0x00, 0xc5];
+        integer.extend([0xa7; 127]);
+        let mut body = vec![0x02, 0x81, integer.len() as u8];
+        body.extend(&integer);
+        body.extend([0x02, 0x03, 0x01, 0x00, 0x01]);
+        let mut der = vec![0x30, 0x81, body.len() as u8];
+        der.extend(body);
+        ShortRsaKey(der)
+    }
+}
+
+impl PublicKeyData for ShortRsaKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &PKCS_RSA_SHA256
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -715,6 +787,240 @@ async fn invalid_secrets_are_reported_and_nothing_is_uploaded() {
     world.emulator.with_state(|s| {
         assert_eq!(s.certificates.len(), 2, "only the seeded certificates");
     });
+}
+
+#[tokio::test]
+async fn hostile_secrets_are_refused_before_any_tencent_call() {
+    let world = World::new("secret-hostile", &[]).await;
+    let root = TestCa::root("Test Root CA", &[]);
+    let ca = root.intermediate("Test Issuing CA");
+    let names = ["abc.test.com", "www.test.com"];
+    let good = ca.issue(&names);
+    let good_secret = |name: &str| issued_secret(name, &good);
+
+    // Each Secret has exactly one problem; the rest of it is what cert-manager writes.
+    // Not of type kubernetes.io/tls.
+    world
+        .put_secret(Secret {
+            type_: Some("Opaque".into()),
+            ..good_secret("opaque-tls")
+        })
+        .await;
+    // tls.crt or tls.key empty (the API server insists both keys exist in a
+    // kubernetes.io/tls Secret, not that they hold anything).
+    world
+        .put_secret(with_data(good_secret("no-crt-tls"), "tls.crt", b""))
+        .await;
+    world
+        .put_secret(with_data(good_secret("no-key-tls"), "tls.key", b"\n"))
+        .await;
+    // Binary garbage (not even UTF-8) as the certificate, and as the key.
+    world
+        .put_secret(with_data(
+            good_secret("noise-crt-tls"),
+            "tls.crt",
+            &noise(16 * 1024),
+        ))
+        .await;
+    world
+        .put_secret(with_data(
+            good_secret("noise-key-tls"),
+            "tls.key",
+            &noise(16 * 1024),
+        ))
+        .await;
+    // A PEM bundle of 1 MiB, all a Secret can hold: the chain over and over.
+    let budget = 1024 * 1024 - good.key_pem.len();
+    let huge = good.chain_pem.repeat(budget / good.chain_pem.len());
+    assert!(huge.len() > 1000 * 1024, "{}", huge.len());
+    world
+        .put_secret(tls_secret("huge-tls", &huge, &good.key_pem, "", &names))
+        .await;
+    // A chain of 50 certificates: a leaf under 49 intermediates.
+    let mut deep = root.intermediate("Intermediate 1");
+    for n in 2..=49 {
+        deep = deep.intermediate(&format!("Intermediate {n}"));
+    }
+    let long = deep.issue(&names);
+    assert_eq!(long.chain_pem.matches("BEGIN CERTIFICATE").count(), 50);
+    world
+        .put_secret(issued_secret("long-chain-tls", &long))
+        .await;
+    // The leaf whole, its intermediate cut off halfway.
+    let cut = format!("{}{}", good.leaf_pem, &ca.cert_pem[..ca.cert_pem.len() / 2]);
+    world
+        .put_secret(tls_secret(
+            "truncated-tls",
+            &cut,
+            &good.key_pem,
+            &good.ca_pem,
+            &names,
+        ))
+        .await;
+    // Encrypted keys: PKCS#8, and the traditional OpenSSL kind.
+    let pkcs8_encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n\
+        MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhDkQ6wLLqcQAICCAAw\n\
+        -----END ENCRYPTED PRIVATE KEY-----\n";
+    world
+        .put_secret(with_data(
+            good_secret("pkcs8-encrypted-tls"),
+            "tls.key",
+            pkcs8_encrypted.as_bytes(),
+        ))
+        .await;
+    let legacy_encrypted = "-----BEGIN RSA PRIVATE KEY-----\n\
+        Proc-Type: 4,ENCRYPTED\n\
+        DEK-Info: AES-256-CBC,2F1B3E1D0C6A4B5E8F9A0B1C2D3E4F50\n\
+        \n\
+        MIIEowIBAAKCAQEAv3o0d1l8mYkP8uNdw0m2kQ6wLLqcQAICCAAwDAYIKoZIhvcN\n\
+        -----END RSA PRIVATE KEY-----\n";
+    world
+        .put_secret(with_data(
+            good_secret("legacy-encrypted-tls"),
+            "tls.key",
+            legacy_encrypted.as_bytes(),
+        ))
+        .await;
+    // An Ed25519 certificate and key, which EdgeOne does not take.
+    let ed_key = KeyPair::generate_for(&PKCS_ED25519).expect("Ed25519 key");
+    let ed = ca.issue_with_key(&names, &ed_key, ed_key.serialize_pem());
+    world.put_secret(issued_secret("ed25519-tls", &ed)).await;
+    // A certificate for a 1024-bit RSA key (the key size is refused before the key
+    // itself is looked at).
+    let short = ca.issue_with_key(&names, &ShortRsaKey::rsa_1024(), good.key_pem.clone());
+    world.put_secret(issued_secret("rsa1024-tls", &short)).await;
+
+    let too_large = format!("limit of {MAX_PEM_BYTES} bytes");
+    let too_long = format!("limit of {MAX_CHAIN_CERTIFICATES}");
+    let cases: [(&str, &str, &str, &[&str]); 13] = [
+        // (binding, Secret, host, the message contains all of)
+        (
+            "opaque",
+            "opaque-tls",
+            "abc.test.com",
+            &["\"Opaque\"", "kubernetes.io/tls"],
+        ),
+        (
+            "no-crt",
+            "no-crt-tls",
+            "abc.test.com",
+            &["has no tls.crt", "PEM certificate chain"],
+        ),
+        (
+            "no-key",
+            "no-key-tls",
+            "www.test.com",
+            &["has no tls.key", "PEM private key"],
+        ),
+        (
+            "noise-crt",
+            "noise-crt-tls",
+            "abc.test.com",
+            &["no PEM CERTIFICATE block"],
+        ),
+        (
+            "noise-key",
+            "noise-key-tls",
+            "www.test.com",
+            &["no PEM private key block"],
+        ),
+        (
+            "huge",
+            "huge-tls",
+            "abc.test.com",
+            &["certificate chain is", &too_large],
+        ),
+        (
+            "long-chain",
+            "long-chain-tls",
+            "www.test.com",
+            &["50 certificates", &too_long],
+        ),
+        (
+            "truncated",
+            "truncated-tls",
+            "abc.test.com",
+            &["block 2 has no END line", "truncated"],
+        ),
+        (
+            "pkcs8-encrypted",
+            "pkcs8-encrypted-tls",
+            "www.test.com",
+            &["encrypted", "unencrypted"],
+        ),
+        (
+            "legacy-encrypted",
+            "legacy-encrypted-tls",
+            "abc.test.com",
+            &["encrypted", "unencrypted"],
+        ),
+        (
+            "ed25519",
+            "ed25519-tls",
+            "www.test.com",
+            &["Ed25519", "RSA and ECC"],
+        ),
+        (
+            "rsa1024",
+            "rsa1024-tls",
+            "abc.test.com",
+            &["RSA key has 1024 bits", "2048"],
+        ),
+        // The control: the same certificate, unchanged, under a name of its own is
+        // refused only because this binding asks for a host it does not cover.
+        ("uncovered", "good-tls", "api.test.com", &["api.test.com"]),
+    ];
+    world.put_secret(good_secret("good-tls")).await;
+    for (binding, secret, host, _) in &cases {
+        world.create(binding, secret_spec(&[host], secret)).await;
+    }
+    let namespace = &world.namespace;
+    for (binding, secret, _, words) in &cases {
+        let ready = world.wait_not_ready(binding, "CertificateInvalid").await;
+        for word in *words {
+            assert!(
+                ready.message.contains(word),
+                "{binding} ({secret}): the message {:?} should say {word:?}",
+                ready.message
+            );
+        }
+        if *binding != "uncovered" {
+            assert!(
+                ready
+                    .message
+                    .starts_with(&format!("Secret {namespace}/{secret}: ")),
+                "{binding}: the message {:?} should name the Secret {namespace}/{secret}",
+                ready.message
+            );
+        }
+    }
+
+    // None of them reached Tencent Cloud with a certificate, then or later, and the
+    // operator is still there (a panic in a reconcile would not be).
+    let uploads = world.calls("UploadCertificate");
+    let modifies = world.calls("ModifyHostsCertificate");
+    assert!(
+        uploads.is_empty() && modifies.is_empty(),
+        "uploads: {uploads:#?}; modifies: {modifies:#?}"
+    );
+    world
+        .assert_no_new_calls(
+            &["UploadCertificate", "ModifyHostsCertificate"],
+            "bindings with hostile Secrets",
+        )
+        .await;
+    for (binding, _, _, _) in &cases {
+        world.wait_not_ready(binding, "CertificateInvalid").await;
+    }
+    world.emulator.with_state(|s| {
+        assert_eq!(s.certificates.len(), 2, "only the seeded certificates");
+    });
+    let log = std::fs::read_to_string(&world.log).expect("operator log");
+    assert!(
+        !log.contains("panicked"),
+        "the operator panicked; see {}",
+        world.log.display()
+    );
 }
 
 #[tokio::test]

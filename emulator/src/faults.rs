@@ -1,5 +1,5 @@
 //! Fault injection: per action (or `*` for all), probabilities of the failures a real
-//! cloud API shows under load, and added latency.
+//! cloud API shows under load, of malformed answers, and added latency.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +29,28 @@ pub struct FaultRule {
     /// `OperationDenied.ConfigLocked`.
     #[serde(default)]
     pub config_locked: f64,
+    /// An HTML error page with HTTP **200**. A gateway's 5xx page is `http502`/`http503`
+    /// (a client can tell it by the status alone); the harder case is a middlebox that
+    /// answers 200 with HTML (a captive portal, a corporate proxy's block page, a WAF
+    /// challenge, nginx `error_page 502 =200`), where only the body says that this is
+    /// not the API. The request does not reach the API.
+    #[serde(default)]
+    pub html_error: f64,
+    /// A well-formed error with a code no client knows (`FailedOperation.SomethingNew`);
+    /// the request does not take effect.
+    #[serde(default)]
+    pub unknown_code: f64,
+    /// The real answer cut in half: HTTP 200, `application/json`, invalid JSON. The
+    /// request took effect.
+    #[serde(default)]
+    pub invalid_json: f64,
+    /// The real answer without `Response.RequestId`. The request took effect.
+    #[serde(default)]
+    pub missing_request_id: f64,
+    /// The real answer padded to [`HUGE_BODY_BYTES`], streamed in chunks without a
+    /// `Content-Length`, so a client must count what it reads. The request took effect.
+    #[serde(default)]
+    pub huge_body: f64,
     /// The connection is closed without a response *after* the request took effect,
     /// the hardest case for a client's idempotency.
     #[serde(default)]
@@ -41,19 +63,45 @@ pub struct FaultRule {
     pub latency_probability: Option<f64>,
 }
 
+/// The size of a `hugeBody` answer: 20 MiB, well over any client's sensible cap.
+pub const HUGE_BODY_BYTES: usize = 20 * 1024 * 1024;
+
 /// What to do to one request, decided before it is handled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FaultPlan {
     pub delay_ms: u64,
     /// Answer with this instead of handling the request.
     pub failure: Option<Failure>,
+    /// Handle the request, then send its answer malformed like this.
+    pub malformed: Option<Malformed>,
     pub drop_after: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
+    /// A Tencent error answer with this code and message.
     Code(&'static str, &'static str),
+    /// An HTML error page with this HTTP status.
     Http(u16),
+}
+
+/// How the answer to a handled request is spoiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    InvalidJson,
+    MissingRequestId,
+    HugeBody,
+}
+
+impl Malformed {
+    /// How the call log names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "Invalid JSON",
+            Self::MissingRequestId => "Missing RequestId",
+            Self::HugeBody => "Huge body",
+        }
+    }
 }
 
 impl FaultConfig {
@@ -65,6 +113,11 @@ impl FaultConfig {
                 rule.http503,
                 rule.action_in_progress,
                 rule.config_locked,
+                rule.html_error,
+                rule.unknown_code,
+                rule.invalid_json,
+                rule.missing_request_id,
+                rule.huge_body,
                 rule.drop,
                 rule.latency_probability.unwrap_or(1.0),
             ];
@@ -106,13 +159,32 @@ impl FaultConfig {
                 "OperationDenied.ConfigLocked",
                 "The configuration is locked. Please unlock and try again.",
             ))
+        } else if roll(rule.html_error) {
+            Some(Failure::Http(200))
+        } else if roll(rule.unknown_code) {
+            Some(Failure::Code(
+                "FailedOperation.SomethingNew",
+                "A failure this API version did not have when the client was written.",
+            ))
         } else {
             None
         };
-        let drop_after = failure.is_none() && roll(rule.drop);
+        let malformed = if failure.is_some() {
+            None
+        } else if roll(rule.invalid_json) {
+            Some(Malformed::InvalidJson)
+        } else if roll(rule.missing_request_id) {
+            Some(Malformed::MissingRequestId)
+        } else if roll(rule.huge_body) {
+            Some(Malformed::HugeBody)
+        } else {
+            None
+        };
+        let drop_after = failure.is_none() && malformed.is_none() && roll(rule.drop);
         FaultPlan {
             delay_ms,
             failure,
+            malformed,
             drop_after,
         }
     }
@@ -138,6 +210,7 @@ mod tests {
             FaultPlan {
                 delay_ms: 5,
                 failure: Some(Failure::Http(503)),
+                malformed: None,
                 drop_after: false
             }
         );
@@ -163,6 +236,61 @@ mod tests {
             .filter(|_| faults.plan("X", &mut rng).failure.is_some())
             .count();
         assert!((1_700..2_300).contains(&failures), "{failures}");
+    }
+
+    #[test]
+    fn malformed_answers_each_have_a_plan() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let cases = [
+            ("htmlError", Some(Failure::Http(200)), None),
+            (
+                "unknownCode",
+                Some(Failure::Code(
+                    "FailedOperation.SomethingNew",
+                    "A failure this API version did not have when the client was written.",
+                )),
+                None,
+            ),
+            ("invalidJson", None, Some(Malformed::InvalidJson)),
+            ("missingRequestId", None, Some(Malformed::MissingRequestId)),
+            ("hugeBody", None, Some(Malformed::HugeBody)),
+        ];
+        for (name, failure, malformed) in cases {
+            let faults = config(serde_json::json!({"*": {name: 1.0, "drop": 1.0}}));
+            assert!(faults.validate().is_ok(), "{name}");
+            let plan = faults.plan("DescribeAccelerationDomains", &mut rng);
+            assert_eq!(
+                plan,
+                FaultPlan {
+                    delay_ms: 0,
+                    failure,
+                    malformed,
+                    drop_after: false
+                },
+                "{name}: a malformed answer is not also dropped"
+            );
+            let out_of_range = config(serde_json::json!({"*": {name: -0.1}}));
+            assert!(out_of_range.validate().is_err(), "{name}");
+        }
+    }
+
+    #[test]
+    fn failures_come_before_malformed_answers_in_field_order() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let faults = config(serde_json::json!({"*": {
+            "configLocked": 1.0, "htmlError": 1.0, "invalidJson": 1.0, "hugeBody": 1.0
+        }}));
+        let plan = faults.plan("X", &mut rng);
+        assert!(matches!(
+            plan.failure,
+            Some(Failure::Code("OperationDenied.ConfigLocked", _))
+        ));
+        assert_eq!(plan.malformed, None);
+        let faults = config(serde_json::json!({"*": {"hugeBody": 1.0, "missingRequestId": 1.0}}));
+        assert_eq!(
+            faults.plan("X", &mut rng).malformed,
+            Some(Malformed::MissingRequestId)
+        );
     }
 
     #[test]

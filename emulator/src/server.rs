@@ -2,11 +2,14 @@
 //! by Host or by the credential scope) and the admin endpoint under `/admin/`.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -17,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{self, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::faults::{Failure, FaultConfig};
+use crate::faults::{Failure, FaultConfig, HUGE_BODY_BYTES, Malformed};
 use crate::model::{Millis, Seed, Settings, State, now_millis, rfc3339};
 use crate::ratelimit::RateLimiter;
 use crate::{ssl, sts, teo};
@@ -37,7 +40,9 @@ pub struct CallRecord {
     pub uin: Option<String>,
     /// The request body, with private keys and tokens replaced by `<redacted>`.
     pub request: Value,
-    /// `Success`, the error code, `HTTP 502`/`HTTP 503`, or `Dropped`.
+    /// `Success`, the error code, `HTTP 502`/`HTTP 503`/`HTTP 200` (an HTML page), or
+    /// the outcome behind a fault on the answer: `Dropped (…)`, `Invalid JSON (…)`,
+    /// `Missing RequestId (…)`, `Huge body (…)`.
     pub outcome: String,
     pub request_id: Option<String>,
 }
@@ -136,7 +141,50 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-type HttpResponse = Response<Full<Bytes>>;
+type HttpResponse = Response<Either<Full<Bytes>, PaddedBody>>;
+
+fn full(bytes: impl Into<Bytes>) -> Either<Full<Bytes>, PaddedBody> {
+    Either::Left(Full::new(bytes.into()))
+}
+
+/// `prefix`, then `padding` bytes of `x`, then `suffix`, made a chunk at a time as the
+/// connection takes them, so a huge answer costs the emulator no more than a chunk.
+/// Its size is not announced: the answer goes out chunked, without `Content-Length`.
+struct PaddedBody {
+    prefix: Option<Bytes>,
+    padding: usize,
+    suffix: Option<Bytes>,
+}
+
+static PADDING: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
+impl Body for PaddedBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        let chunk = if let Some(prefix) = this.prefix.take() {
+            prefix
+        } else if this.padding > 0 {
+            let n = this.padding.min(PADDING.len());
+            this.padding -= n;
+            Bytes::from_static(&PADDING[..n])
+        } else if let Some(suffix) = this.suffix.take() {
+            suffix
+        } else {
+            return Poll::Ready(None);
+        };
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prefix.is_none() && self.padding == 0 && self.suffix.is_none()
+    }
+}
 
 async fn handle(
     shared: Arc<Shared>,
@@ -347,8 +395,52 @@ async fn api(
         log_call(shared, record);
         return Err(DropConnection);
     }
+    if let Some(malformed) = plan.malformed {
+        record.outcome = format!("{} ({})", malformed.label(), record.outcome);
+        if malformed == Malformed::MissingRequestId {
+            record.request_id = None;
+        }
+        log_call(shared, record);
+        return Ok(malformed_response(malformed, response));
+    }
     log_call(shared, record);
     Ok(json_response(StatusCode::OK, &response))
+}
+
+/// The answer `{"Response":{...}}`, spoiled as `malformed` says; HTTP 200 and
+/// `application/json` all the same.
+fn malformed_response(malformed: Malformed, mut response: Value) -> HttpResponse {
+    let body = match malformed {
+        Malformed::InvalidJson => {
+            // Cut in half (on a character boundary): an object that never closes.
+            let text = response.to_string();
+            let mut cut = text.len() / 2;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            full(text[..cut].to_owned())
+        }
+        Malformed::MissingRequestId => {
+            if let Some(inner) = response["Response"].as_object_mut() {
+                inner.remove("RequestId");
+            }
+            full(response.to_string())
+        }
+        Malformed::HugeBody => {
+            // `{"Padding":"xxx…","Response":{...}}`: still a valid answer, only too big.
+            let prefix = Bytes::from_static(br#"{"Padding":""#);
+            let suffix = Bytes::from(format!(r#"","Response":{}}}"#, response["Response"]));
+            Either::Right(PaddedBody {
+                padding: HUGE_BODY_BYTES.saturating_sub(prefix.len() + suffix.len()),
+                prefix: Some(prefix),
+                suffix: Some(suffix),
+            })
+        }
+    };
+    let mut http = Response::new(body);
+    http.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    http
 }
 
 fn log_call(shared: &Shared, mut record: CallRecord) {
@@ -380,7 +472,7 @@ fn redacted(body: &Value) -> Value {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    let mut response = Response::new(full(body.to_string()));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -389,19 +481,26 @@ fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
 }
 
 fn plain(status: StatusCode, text: &str) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    let mut response = Response::new(full(format!("{text}\n")));
     *response.status_mut() = status;
     response
 }
 
+/// A load balancer's error page; with status 200, the page of a middlebox that does not
+/// say so in the status (the text of nginx's stock `50x.html`).
 fn html_error(status: u16) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let mut response = Response::new(Full::new(Bytes::from(format!(
-        "<html><head><title>{} {reason}</title></head><body><center><h1>{} {reason}</h1></center></body></html>",
-        status.as_u16(),
-        status.as_u16()
-    ))));
+    let page = if status == StatusCode::OK {
+        "<!DOCTYPE html>\n<html><head><title>Error</title></head><body><h1>An error occurred.</h1><p>Sorry, the page you are looking for is currently unavailable.<br/>Please try again later.</p></body></html>\n".to_owned()
+    } else {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        format!(
+            "<html><head><title>{} {reason}</title></head><body><center><h1>{} {reason}</h1></center></body></html>",
+            status.as_u16(),
+            status.as_u16()
+        )
+    };
+    let mut response = Response::new(full(page));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -30,6 +30,20 @@ async fn call_at(
     key: &str,
     timestamp: i64,
 ) -> reqwest::Result<(u16, String)> {
+    let response = send_at(emu, service, version, action, body, key, timestamp).await?;
+    Ok((response.status().as_u16(), response.text().await?))
+}
+
+/// The signed call of [`call_at`], answered but not read.
+async fn send_at(
+    emu: &Emulator,
+    service: &str,
+    version: &str,
+    action: &str,
+    body: &Value,
+    key: &str,
+    timestamp: i64,
+) -> reqwest::Result<reqwest::Response> {
     let payload = body.to_string();
     let host = format!("{service}.tencentcloudapi.com");
     let signed = [
@@ -42,7 +56,7 @@ async fn call_at(
         headers: &signed,
         payload: payload.as_bytes(),
     };
-    let response = reqwest::Client::new()
+    reqwest::Client::new()
         .post(emu.url())
         .header("Host", &host)
         .header("Content-Type", "application/json")
@@ -55,8 +69,7 @@ async fn call_at(
         )
         .body(payload)
         .send()
-        .await?;
-    Ok((response.status().as_u16(), response.text().await?))
+        .await
 }
 
 fn now() -> i64 {
@@ -297,6 +310,137 @@ async fn injected_faults() {
         1
     );
     assert_eq!(counters["ModifyHostsCertificate"]["Dropped (Success)"], 1);
+}
+
+#[tokio::test]
+async fn malformed_answers() {
+    let emu = emulator(0).await;
+    let modify = json!({"ZoneId": ZONE, "Hosts": ["api.test.com"], "Mode": "eofreecert"});
+    let fault = |rule: Value| {
+        admin(
+            &emu,
+            reqwest::Method::PUT,
+            "faults",
+            Some(json!({"ModifyHostsCertificate": rule})),
+        )
+    };
+    let send = || {
+        send_at(
+            &emu,
+            "teo",
+            "2022-09-01",
+            "ModifyHostsCertificate",
+            &modify,
+            SECRET_KEY,
+            now(),
+        )
+    };
+    let content_type = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+
+    // An HTML page with HTTP 200; the request never reached the API.
+    fault(json!({"htmlError": 1.0})).await;
+    let response = send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(content_type(&response), "text/html");
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("<html>") && text.contains("An error occurred."),
+        "{text}"
+    );
+    assert_eq!(describe_host(&emu, "api.test.com").await["Mode"], "disable");
+
+    // A well-formed error with a code nobody knows; nothing changes either.
+    fault(json!({"unknownCode": 1.0})).await;
+    let out = teo(&emu, "ModifyHostsCertificate", modify.clone()).await;
+    assert_eq!(error_code(&out), "FailedOperation.SomethingNew");
+    assert!(
+        out["Response"]["Error"]["Message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert_request_id(&out);
+    assert_eq!(describe_host(&emu, "api.test.com").await["Mode"], "disable");
+
+    // Half of the real answer: JSON that never closes; the change took effect.
+    fault(json!({"invalidJson": 1.0})).await;
+    let response = send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(content_type(&response), "application/json");
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with(r#"{"Response":"#), "{text}");
+    let error = serde_json::from_str::<Value>(&text).unwrap_err();
+    assert!(error.is_eof(), "{text}: {error}");
+    assert_eq!(
+        describe_host(&emu, "api.test.com").await["Mode"],
+        "eofreecert"
+    );
+
+    // The real answer without its RequestId.
+    fault(json!({"missingRequestId": 1.0})).await;
+    let (status, text) = call_at(
+        &emu,
+        "teo",
+        "2022-09-01",
+        "DescribeAccelerationDomains",
+        &json!({"ZoneId": ZONE}),
+        SECRET_KEY,
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "a fault on another action: {text}");
+    let response = send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let out: Value = response.json().await.unwrap();
+    assert_eq!(
+        out,
+        json!({"Response": {}}),
+        "ModifyHostsCertificate answers only a RequestId"
+    );
+
+    // The real answer padded to 20 MiB, streamed without a Content-Length.
+    fault(json!({"hugeBody": 1.0})).await;
+    let response = send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(content_type(&response), "application/json");
+    assert_eq!(response.content_length(), None, "the size is not announced");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.len(), teo_emulator::faults::HUGE_BODY_BYTES);
+    let out: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_request_id(&out);
+    assert!(
+        out["Padding"]
+            .as_str()
+            .is_some_and(|p| p.len() > 20_000_000)
+    );
+
+    let counters = admin(&emu, reqwest::Method::GET, "counters", None).await;
+    let outcomes = &counters["ModifyHostsCertificate"];
+    for outcome in [
+        "HTTP 200",
+        "FailedOperation.SomethingNew",
+        "Invalid JSON (Success)",
+        "Missing RequestId (Success)",
+        "Huge body (Success)",
+    ] {
+        assert_eq!(outcomes[outcome], 1, "{outcome}: {counters}");
+    }
+    let missing = emu
+        .calls()
+        .into_iter()
+        .find(|c| c.outcome == "Missing RequestId (Success)")
+        .unwrap();
+    assert_eq!(
+        missing.request_id, None,
+        "the log does not claim an id the client never saw"
+    );
 }
 
 #[tokio::test]

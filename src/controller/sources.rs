@@ -75,8 +75,18 @@ pub fn material(
                     secret.type_.as_deref().unwrap_or("Opaque")
                 )));
             }
-            let chain_pem = text("tls.crt").ok_or_else(|| invalid("has no tls.crt".into()))?;
-            let key_pem = text("tls.key").ok_or_else(|| invalid("has no tls.key".into()))?;
+            let chain_pem = text("tls.crt").ok_or_else(|| {
+                invalid(
+                    "has no tls.crt (or it is empty); put the PEM certificate chain there, leaf first"
+                        .into(),
+                )
+            })?;
+            let key_pem = text("tls.key").ok_or_else(|| {
+                invalid(
+                    "has no tls.key (or it is empty); put the leaf's unencrypted PEM private key there"
+                        .into(),
+                )
+            })?;
             Ok(SecretMaterial {
                 chain_pem,
                 key_pem: Some(key_pem),
@@ -86,7 +96,11 @@ pub fn material(
             // cert-manager puts the issuing CA in ca.crt; a CA's own Secret has it in tls.crt.
             let chain_pem = text(key)
                 .or_else(|| (key == "ca.crt").then(|| text("tls.crt")).flatten())
-                .ok_or_else(|| invalid(format!("has no {key}")))?;
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "has no {key} (or it is empty); put the PEM CA certificate there"
+                    ))
+                })?;
             Ok(SecretMaterial {
                 chain_pem,
                 key_pem: None,

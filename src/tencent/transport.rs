@@ -514,20 +514,28 @@ impl Transport {
             .await
             .map_err(network)?;
         let status = response.status().as_u16();
+        // Which call got the unusable answer, from where.
+        let in_call = |error: CallError| match error {
+            CallError::InvalidResponse { status, detail } => CallError::InvalidResponse {
+                status,
+                detail: format!("{action} to {}: {detail}", target.host),
+            },
+            other => other,
+        };
         if response
             .content_length()
             .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
         {
-            return Err(too_large(status));
+            return Err(in_call(too_large(status)));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(network)? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(too_large(status));
+                return Err(in_call(too_large(status)));
             }
             body.extend_from_slice(&chunk);
         }
-        let result = parse_envelope(status, &body);
+        let result = parse_envelope(status, &body).map_err(in_call);
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
             Ok((_, request_id, _)) => {
@@ -580,16 +588,23 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// A decoding error without the offending value (which may be a secret, e.g. in an STS
 /// answer).
 fn safe_decode_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
     let text = error.to_string();
-    if text.starts_with("missing field") || text.starts_with("unknown variant") {
+    match error.classify() {
+        Category::Eof => format!(
+            "truncated: the body ends at line {} column {} before the JSON is complete",
+            error.line(),
+            error.column()
+        ),
+        // serde_json's syntax messages name the position, never a value.
+        Category::Syntax => text,
         // Names a field or variant, not a value.
-        text
-    } else {
-        format!(
+        _ if text.starts_with("missing field") || text.starts_with("unknown variant") => text,
+        _ => format!(
             "a value has the wrong type (line {} column {})",
             error.line(),
             error.column()
-        )
+        ),
     }
 }
 
@@ -753,14 +768,23 @@ mod tests {
         assert_eq!(error.code(), Some("InternalError"));
         assert_eq!(error.request_id(), Some("r2"));
 
-        let cases: [(u16, &[u8], &str); 6] = [
+        let cases: [(u16, &[u8], &str); 7] = [
             (
                 503,
                 b"<html><head><title>503 Service Unavailable</title></head></html>",
                 "not JSON: \"503 Service Unavailable\"",
             ),
             (200, b"", "an empty body"),
-            (200, b"{\"Response\":{\"Request", "invalid JSON"),
+            (
+                200,
+                b"{\"Response\":{\"Request",
+                "invalid JSON (truncated: the body ends at line 1 column 21",
+            ),
+            (
+                200,
+                b"{\"Response\":{\"RequestId\" \"s3cr3t\"}}",
+                "invalid JSON (expected `:` at line 1 column 26)",
+            ),
             (200, b"[1]", "without a `Response`"),
             (200, br#"{"Response":{}}"#, "without a `RequestId`"),
             (
@@ -776,6 +800,7 @@ mod tests {
             };
             assert_eq!(*s, status);
             assert!(detail.contains(expected), "{detail}");
+            assert!(!detail.contains("s3cr3t"), "{detail}");
         }
     }
 
