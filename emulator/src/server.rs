@@ -266,6 +266,9 @@ fn dispatch(
         }
         ("ssl", "UploadCertificate") => ssl::upload_certificate(state, uin, parse(body)?, now),
         ("ssl", "DescribeCertificate") => ssl::describe_certificate(state, uin, parse(body)?, now),
+        ("ssl", "DescribeCertificates") => {
+            ssl::describe_certificates(state, uin, parse(body)?, now)
+        }
         ("ssl", "DeleteCertificate") => ssl::delete_certificate(state, uin, parse(body)?),
         ("sts", "AssumeRoleWithWebIdentity") => {
             sts::assume_role_with_web_identity(state, parse(body)?, now)

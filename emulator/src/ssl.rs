@@ -167,6 +167,79 @@ pub fn describe_certificate(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeCertificatesRequest {
+    #[serde(default)]
+    offset: Option<u64>,
+    #[serde(default)]
+    limit: Option<u64>,
+    /// Matches a substring of the certificate id, alias or domain.
+    #[serde(default)]
+    search_key: Option<String>,
+    /// `SVR` or `CA`.
+    #[serde(default)]
+    certificate_type: Option<String>,
+}
+
+/// The most `DescribeCertificates` returns per page (the API's maximum `Limit`).
+pub const DESCRIBE_CERTIFICATES_MAX_LIMIT: u64 = 1000;
+
+/// `DescribeCertificates`: the caller's certificates, oldest first, filtered and paged.
+pub fn describe_certificates(
+    state: &State,
+    uin: &str,
+    req: DescribeCertificatesRequest,
+    now: Millis,
+) -> ApiResult<Value> {
+    let limit = req.limit.unwrap_or(20);
+    if limit == 0 || limit > DESCRIBE_CERTIFICATES_MAX_LIMIT {
+        return Err(ApiError::new(
+            "InvalidParameter",
+            format!("Limit must be between 1 and {DESCRIBE_CERTIFICATES_MAX_LIMIT}."),
+        ));
+    }
+    let mut matching: Vec<&crate::model::Certificate> = state
+        .certificates
+        .values()
+        .filter(|c| c.uin == uin)
+        .filter(|c| {
+            req.certificate_type
+                .as_ref()
+                .is_none_or(|t| &c.cert_type == t)
+        })
+        .filter(|c| {
+            req.search_key.as_ref().is_none_or(|key| {
+                c.cert_id.contains(key.as_str())
+                    || c.alias.contains(key.as_str())
+                    || c.domains.iter().any(|d| d.contains(key.as_str()))
+            })
+        })
+        .collect();
+    matching.sort_by(|a, b| (a.inserted_at, &a.cert_id).cmp(&(b.inserted_at, &b.cert_id)));
+    let total = matching.len();
+    let page: Vec<Value> = matching
+        .into_iter()
+        .skip(req.offset.unwrap_or(0) as usize)
+        .take(limit as usize)
+        .map(|cert| {
+            let expired = cert.not_after <= now;
+            json!({
+                "CertificateId": cert.cert_id,
+                "Alias": cert.alias,
+                "CertificateType": cert.cert_type,
+                "Domain": cert.domains.first(),
+                "Status": if expired { 3 } else { 1 },
+                "CertBeginTime": ssl_time(cert.not_before),
+                "CertEndTime": ssl_time(cert.not_after),
+                "InsertTime": ssl_time(cert.inserted_at),
+                "SubjectAltName": cert.domains,
+            })
+        })
+        .collect();
+    Ok(json!({ "TotalCount": total, "Certificates": page }))
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct DeleteCertificateRequest {
     certificate_id: String,
@@ -359,5 +432,53 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code, "FailedOperation.DeleteResourceFailed");
+    }
+
+    #[test]
+    fn describe_certificates_searches_aliases_and_pages() {
+        let mut s = State::default();
+        let mut ids = Vec::new();
+        for alias in [
+            "k8s/a/web/000000000001",
+            "k8s/a/web/000000000002",
+            "k8s/b/web/000000000003",
+            "other",
+        ] {
+            let (cert, key) = pem(&["a.example.com"], false);
+            let out = upload(
+                &mut s,
+                json!({"CertificatePublicKey": cert, "CertificatePrivateKey": key, "Alias": alias}),
+            )
+            .unwrap();
+            ids.push(out["CertificateId"].as_str().unwrap().to_owned());
+        }
+        let list = |body: Value, uin: &str| {
+            describe_certificates(&s, uin, serde_json::from_value(body).unwrap(), 0)
+        };
+        let out = list(json!({"SearchKey": "k8s/a/web/", "Limit": 1000}), "100").unwrap();
+        assert_eq!(out["TotalCount"], 2);
+        let found: Vec<&str> = out["Certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["CertificateId"].as_str().unwrap())
+            .collect();
+        let mut expected = vec![ids[0].as_str(), ids[1].as_str()];
+        expected.sort();
+        let mut found_sorted = found.clone();
+        found_sorted.sort();
+        assert_eq!(found_sorted, expected);
+        let page = list(json!({"Offset": 3, "Limit": 2}), "100").unwrap();
+        assert_eq!(page["TotalCount"], 4);
+        assert_eq!(page["Certificates"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            list(json!({}), "200").unwrap()["TotalCount"],
+            0,
+            "another account's"
+        );
+        assert_eq!(
+            list(json!({"Limit": 1001}), "100").unwrap_err().code,
+            "InvalidParameter"
+        );
     }
 }

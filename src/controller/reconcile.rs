@@ -85,6 +85,8 @@ pub struct Context {
     failures: Mutex<HashMap<(String, String), u32>>,
     /// Each binding's Ready status as last reconciled, for the `bindings` gauge.
     ready: Mutex<HashMap<(String, String), bool>>,
+    /// (SecretId, namespace, Secret) whose uploads were looked for unrecorded ones.
+    swept: Mutex<std::collections::HashSet<(String, String, String)>>,
 }
 
 impl Context {
@@ -110,6 +112,7 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             ready: Mutex::default(),
+            swept: Mutex::default(),
         }
     }
 
@@ -275,6 +278,13 @@ async fn apply(
     }
     let expiring = check_expiry(&mut new, ctx.timing.expiry_warning, jiff::Timestamp::now());
     let in_sync = matches!(outcome, Outcome::InSync { .. });
+    if in_sync {
+        for id in unrecorded_uploads(binding, ctx, &new.certificates).await {
+            if !new.pending_deletion.contains(&id) {
+                new.pending_deletion.push(id);
+            }
+        }
+    }
     if in_sync && !new.pending_deletion.is_empty() {
         new.pending_deletion = delete_replaced(binding, ctx, &new.pending_deletion).await;
     }
@@ -391,6 +401,68 @@ async fn delete_replaced(
     remaining
 }
 
+/// Uploads of the binding's Secrets that no status records and that are not the ones
+/// it serves now. A crash between an upload and the status write that records it,
+/// followed by a renewal of the Secret, leaves such an upload behind; the alias every
+/// upload carries finds it. Looked for once per process, account and Secret, when a
+/// binding of the Secret is in sync. They are then deleted like replaced uploads: not
+/// while another binding lists them, and EdgeOne refuses while a host serves them.
+async fn unrecorded_uploads(
+    binding: &EdgeOneCertificateBinding,
+    ctx: &Context,
+    current: &[CertificateStatus],
+) -> Vec<String> {
+    let secrets: Vec<&str> = current
+        .iter()
+        .filter_map(|c| c.source.strip_prefix("secret/"))
+        .collect();
+    if secrets.is_empty() {
+        return Vec::new();
+    }
+    let namespace = binding.namespace().unwrap_or_default();
+    let Ok(Ok(creds)) = credentials(binding, ctx).await else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for secret in secrets {
+        let key = (
+            creds.secret_id.clone(),
+            namespace.clone(),
+            secret.to_owned(),
+        );
+        if !ctx
+            .swept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone())
+        {
+            continue;
+        }
+        let prefix = sources::upload_alias_prefix(&namespace, secret);
+        match ctx.ssl.describe_certificates(&creds, &prefix).await {
+            Ok(listed) => found.extend(
+                listed
+                    .into_iter()
+                    .filter(|c| c.alias.as_deref().is_some_and(|a| a.starts_with(&prefix)))
+                    .filter(|c| !current.iter().any(|k| k.cert_id == c.certificate_id))
+                    .map(|c| c.certificate_id),
+            ),
+            Err(e) => {
+                // Looked for again at the binding's next in-sync reconcile.
+                ctx.swept
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                tracing::info!(secret, error = %e, "cannot list the Secret's uploads yet");
+            }
+        }
+    }
+    if !found.is_empty() {
+        tracing::info!(binding = %binding.name_any(), certificates = ?found, "found uploads no status recorded; deleting them once unused");
+    }
+    found
+}
+
 /// A merge patch from `old` to `new` status. Fields that `new` no longer has are sent
 /// as `null`, which is how a merge patch removes them (serde skips empty fields).
 fn status_patch(
@@ -502,9 +574,8 @@ async fn upload_sources(
         .flat_map(|s| &s.certificates)
         .filter_map(|c| c.fingerprint_sha256.clone().map(|f| (f, c.cert_id.clone())))
         .collect();
-    let alias = format!("k8s/{namespace}/{}", binding.name_any());
     Ok(
-        sources::upload(&ctx.ssl, &ctx.uploads, creds, &alias, &checked, &known)
+        sources::upload(&ctx.ssl, &ctx.uploads, creds, &namespace, &checked, &known)
             .await
             .map_err(|e| failure(&e)),
     )

@@ -217,11 +217,28 @@ pub async fn read_and_check(
 /// binding's status, so a fingerprint is never uploaded twice; for anything else
 /// `Repeatable: false` makes the upload return the existing id. `uploads` shares one
 /// upload of a certificate between all bindings of the account.
+/// The alias of every certificate the operator uploads: `k8s/<namespace>/<Secret>/`
+/// and the first 12 hex digits of the leaf's fingerprint. It tells people where an
+/// upload came from, and lets the operator find its own uploads of a Secret again
+/// (see `reconcile::unrecorded_uploads`).
+pub fn upload_alias(namespace: &str, secret: &str, fingerprint: &str) -> String {
+    format!(
+        "{}{}",
+        upload_alias_prefix(namespace, secret),
+        &fingerprint[..fingerprint.len().min(12)]
+    )
+}
+
+/// What every upload alias of the Secret starts with.
+pub fn upload_alias_prefix(namespace: &str, secret: &str) -> String {
+    format!("k8s/{namespace}/{secret}/")
+}
+
 pub async fn upload(
     ssl: &SslApi,
     uploads: &UploadCache,
     creds: &Credentials,
-    alias_prefix: &str,
+    namespace: &str,
     checked: &[CheckedCertificate],
     known: &BTreeMap<String, String>,
 ) -> Result<(Uploaded, Vec<CertificateStatus>), crate::tencent::error::CallError> {
@@ -232,7 +249,7 @@ pub async fn upload(
         let id = match known.get(fingerprint) {
             Some(id) => id.clone(),
             None => {
-                let alias = format!("{alias_prefix}/{}", &fingerprint[..12]);
+                let alias = upload_alias(namespace, cert.source.name(), fingerprint);
                 uploads
                     .get_or_upload(&creds.secret_id, fingerprint, || {
                         ssl.upload_certificate(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::credentials::Credentials;
 use super::error::CallError;
@@ -87,6 +87,23 @@ pub struct CertificateDetail {
     pub other: Map<String, Value>,
 }
 
+/// One certificate of a `DescribeCertificates` page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CertificateSummary {
+    pub certificate_id: String,
+    #[serde(default)]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CertificatePage {
+    total_count: u64,
+    #[serde(default)]
+    certificates: Option<Vec<CertificateSummary>>,
+}
+
 /// The SSL Certificates API.
 #[derive(Debug, Clone)]
 pub struct SslApi {
@@ -160,6 +177,35 @@ impl SslApi {
             )
             .await?;
         Ok(reply.body)
+    }
+
+    /// The ids and aliases of the account's certificates whose id, alias or domain
+    /// contains `search_key`, all pages.
+    pub async fn describe_certificates(
+        &self,
+        creds: &Credentials,
+        search_key: &str,
+    ) -> Result<Vec<CertificateSummary>, CallError> {
+        const LIMIT: u64 = 1000;
+        let mut found = Vec::new();
+        loop {
+            let reply = self
+                .transport
+                .call::<_, CertificatePage>(
+                    Some(creds),
+                    Service::Ssl,
+                    "DescribeCertificates",
+                    &json!({"Offset": found.len(), "Limit": LIMIT, "SearchKey": search_key}),
+                )
+                .await?;
+            let page = reply.body.certificates.unwrap_or_default();
+            let done = page.len() < LIMIT as usize
+                || found.len() + page.len() >= reply.body.total_count as usize;
+            found.extend(page);
+            if done {
+                return Ok(found);
+            }
+        }
     }
 
     /// Deletes an uploaded certificate; `Ok(false)` when the API declined without an
