@@ -17,4 +17,4 @@ if [[ ! -x "$ROOT/bin/cargo-deny" ]]; then
         cargo install --quiet --locked --version "$VERSION" --root "$ROOT" cargo-deny >&2
     fi
 fi
-exec "$ROOT/bin/cargo-deny" --frozen --workspace check --show-stats licenses bans sources
+exec "$ROOT/bin/cargo-deny" --locked --workspace check --show-stats licenses bans sources
