@@ -701,3 +701,50 @@ async fn invalid_bindings_are_refused_with_a_message_saying_what_to_fix() -> Res
     }
     Ok(())
 }
+
+/// References name a Secret or Certificate of the binding's own namespace: there is no
+/// field to name another one, and kubectl's strict field validation refuses one added.
+#[tokio::test]
+async fn references_cannot_name_another_namespace() -> Result<()> {
+    let control_plane = install_crd();
+    let client = control_plane.kube_client().await?;
+    let namespace = testbed::fresh_namespace(&client, "crd-crossns").await?;
+    let cases = [
+        (
+            "secret-ref",
+            json!([{"secretRef": {"name": "tls", "namespace": "kube-system"}}]),
+            "spec.serverCertificates[0].secretRef.namespace",
+        ),
+        (
+            "certificate-ref",
+            json!([{"certificateRef": {"name": "web", "namespace": "kube-system"}}]),
+            "spec.serverCertificates[0].certificateRef.namespace",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, certificates, field) in cases {
+        let spec = with(valid_sslcert(), "serverCertificates", certificates);
+        let output = apply(control_plane, &binding(&namespace, name, spec))?;
+        let message = stderr(&output);
+        if output.status.success() || !message.contains(&format!("unknown field \"{field}\"")) {
+            failures.push(format!(
+                "{name}: expected `unknown field \"{field}\"`; kubectl said: {message}"
+            ));
+        }
+    }
+    let mut spec = valid_sslcert();
+    spec["credentialsRef"] = json!({"name": "tencent", "namespace": "kube-system"});
+    let output = apply(control_plane, &binding(&namespace, "credentials-ref", spec))?;
+    let message = stderr(&output);
+    if output.status.success()
+        || !message.contains("unknown field \"spec.credentialsRef.namespace\"")
+    {
+        failures.push(format!(
+            "credentials-ref: expected an unknown field error; kubectl said: {message}"
+        ));
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n"));
+    }
+    Ok(())
+}

@@ -267,24 +267,79 @@ async fn missing_credentials_are_reported_and_recovered_from() {
         "no Tencent call without credentials"
     );
 
-    let secret = Secret {
+    let credentials = |pairs: &[(&str, &str)]| Secret {
         metadata: kube::api::ObjectMeta {
             name: Some("tencent".into()),
             ..Default::default()
         },
         string_data: Some(
-            [
-                ("secretId".to_string(), SECRET_ID.to_string()),
-                ("secretKey".to_string(), SECRET_KEY.to_string()),
-            ]
-            .into(),
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         ),
         ..Default::default()
     };
-    Api::<Secret>::namespaced(world.client.clone(), &world.namespace)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("secret");
+
+    // Incomplete: no secretKey.
+    world
+        .put_secret(credentials(&[("secretId", SECRET_ID)]))
+        .await;
+    let status = world
+        .wait_status(
+            "needs-secret",
+            "a CredentialsMissing message about the keys",
+            |s| {
+                s.conditions.iter().any(|c| {
+                    c.type_ == "Ready"
+                        && c.reason == "CredentialsMissing"
+                        && c.message.contains("secretKey")
+                        && c.message.contains("non-empty")
+                })
+            },
+        )
+        .await;
+    assert!(world.emulator.calls().is_empty(), "no call with half a key");
+
+    // The SecretId of an account the API does not know: the exact code, and no
+    // retry storm (an auth failure waits for the Secret to change).
+    const OTHER_ID: &str = "AKIDother000000000000000000000000000";
+    world
+        .put_secret(credentials(&[
+            ("secretId", OTHER_ID),
+            ("secretKey", "another-accounts-key"),
+        ]))
+        .await;
+    world
+        .wait_status("needs-secret", "AuthFailure.SecretIdNotFound", |s| {
+            s.last_error
+                .as_ref()
+                .is_some_and(|e| e.code == "AuthFailure.SecretIdNotFound")
+        })
+        .await;
+    let tried = |world: &World| {
+        world
+            .emulator
+            .calls()
+            .iter()
+            .filter(|c| c.secret_id.as_deref() == Some(OTHER_ID))
+            .count()
+    };
+    let before = tried(&world);
+    tokio::time::sleep(QUIET).await;
+    let during_quiet = tried(&world) - before;
+    assert!(
+        during_quiet <= 1,
+        "{during_quiet} calls with the unknown SecretId in {QUIET:?}: a retry storm"
+    );
+
+    // Fixed: it recovers without anyone touching the binding.
+    world
+        .put_secret(credentials(&[
+            ("secretId", SECRET_ID),
+            ("secretKey", SECRET_KEY),
+        ]))
+        .await;
     world.wait_ready("needs-secret").await;
 }
 
