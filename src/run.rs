@@ -154,8 +154,19 @@ async fn kube_client(args: &RunArgs) -> anyhow::Result<kube::Client> {
             .await
             .context("no in-cluster configuration and no kubeconfig")?,
     };
-    Ok(kube::Client::try_from(config)?)
+    // Each reconcile reads Secrets and writes status and events; a cold start of
+    // thousands of bindings would otherwise open one TLS connection to the apiserver
+    // per binding (about 80 KiB each, kept in the pool). Requests beyond the limit
+    // wait; a watch holds a slot only until its response starts.
+    Ok(kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(
+            KUBE_API_CONCURRENCY,
+        ))
+        .build())
 }
+
+/// Kubernetes API requests in flight at once (and so connections in the pool).
+const KUBE_API_CONCURRENCY: usize = 32;
 
 /// The lease settings when `--leader-elect` is on; they must leave the leader time to
 /// give up before a standby may take over.

@@ -443,8 +443,20 @@ async fn sigkill_at_bad_moments_loses_nothing_and_leaves_no_orphan() {
                 .emulator
                 .calls()
                 .iter()
-                .filter(|c| c.action.ends_with("Certificate") && c.action != "ModifyHostsCertificate")
-                .map(|c| format!("{} {} {}", c.action, c.request.get("CertificateId").map(|v| v.to_string()).unwrap_or_default(), c.outcome))
+                .filter(|c| {
+                    c.action.ends_with("Certificate") && c.action != "ModifyHostsCertificate"
+                })
+                .map(|c| {
+                    format!(
+                        "{} {} {}",
+                        c.action,
+                        c.request
+                            .get("CertificateId")
+                            .map(|v| v.to_string())
+                            .unwrap_or_default(),
+                        c.outcome
+                    )
+                })
                 .collect();
             panic!(
                 "uploads left: {:#?}; the Secrets' current certificates: {current:?}; bindings: {statuses:#?}; certificate calls: {cleanup_calls:#?}; operator log: {}",

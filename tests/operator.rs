@@ -285,7 +285,7 @@ async fn missing_credentials_are_reported_and_recovered_from() {
     world
         .put_secret(credentials(&[("secretId", SECRET_ID)]))
         .await;
-    let status = world
+    world
         .wait_status(
             "needs-secret",
             "a CredentialsMissing message about the keys",
