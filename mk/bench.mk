@@ -1,6 +1,6 @@
 # The scale benchmark (issue 6): cold start, renewal wave and steady state on the real
 # control plane and the emulator with EdgeOne's limits, coalesced and per-host. Not
-# part of `make test`: it takes about 15 minutes and measures rather than asserts.
+# part of `make test`: it takes about 11 minutes and measures rather than asserts.
 # Included from the main Makefile.
 
 BENCH_OUT ?= target/bench/results.json
