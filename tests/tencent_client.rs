@@ -787,3 +787,26 @@ async fn malformed_and_oversized_answers() {
     assert_eq!(details[3].0, 404);
     assert!(details[3].1.contains("Not Found"), "{details:?}");
 }
+
+#[tokio::test]
+async fn a_listing_page_is_asked_for_again_after_a_transient_failure() {
+    let page = ok(json!({
+        "TotalCount": 1,
+        "AccelerationDomains": [{"DomainName": "abc.test.com", "ZoneId": "zone-1"}],
+        "RequestId": "r-page",
+    }));
+    let html = |status: u16| (status, b"<html>Bad Gateway</html>".to_vec());
+    let (url, received) = canned(vec![html(502), page.clone()]).await;
+    let teo = TeoApi::new(Arc::new(Transport::new(config(&url)).unwrap()));
+    let (domains, request_id) = teo.describe_zone(&creds(), "zone-1").await.unwrap();
+    assert_eq!(domains.len(), 1);
+    assert_eq!(request_id, "r-page");
+    assert_eq!(received.lock().unwrap().len(), 2, "one retry of the page");
+
+    // Three transient failures in a row: the listing fails, after three tries.
+    let (url, received) = canned(vec![html(502), html(503), html(502), page]).await;
+    let teo = TeoApi::new(Arc::new(Transport::new(config(&url)).unwrap()));
+    let error = teo.describe_zone(&creds(), "zone-1").await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Retryable, "{error}");
+    assert_eq!(received.lock().unwrap().len(), 3);
+}

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::credentials::Credentials;
-use super::error::CallError;
+use super::error::{CallError, ErrorClass};
 use super::transport::{Service, Transport};
 
 /// `DescribeAccelerationDomains` returns at most this many domains per page.
 pub const MAX_PAGE_SIZE: u64 = 200;
+/// Tries per listing page (reads only; a Modify is never repeated here).
+const PAGE_ATTEMPTS: u32 = 3;
+/// The pause before a page's second try; doubled before its third.
+const PAGE_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
 /// A filter takes at most this many values.
 pub const MAX_FILTER_VALUES: usize = 20;
 
@@ -256,6 +260,7 @@ impl TeoApi {
     }
 
     /// Appends every page of one filtered listing to `out`; returns the last RequestId.
+    /// Each page is tried up to [`PAGE_ATTEMPTS`] times on a retryable error.
     async fn pages(
         &self,
         creds: &Credentials,
@@ -271,15 +276,28 @@ impl TeoApi {
                 limit: MAX_PAGE_SIZE,
                 filters,
             };
-            let reply = self
-                .transport
-                .call::<_, DescribeAccelerationDomainsResponse>(
-                    Some(creds),
-                    Service::Teo,
-                    "DescribeAccelerationDomains",
-                    &request,
-                )
-                .await?;
+            // A read is safe to repeat: a page that failed transiently is asked for
+            // again, so that one bad answer among a large zone's pages does not cost
+            // the whole listing (at 20% faults, ten pages all succeed 11% of the time).
+            let mut attempt = 1;
+            let reply = loop {
+                let result = self
+                    .transport
+                    .call::<_, DescribeAccelerationDomainsResponse>(
+                        Some(creds),
+                        Service::Teo,
+                        "DescribeAccelerationDomains",
+                        &request,
+                    )
+                    .await;
+                match result {
+                    Err(e) if e.class() == ErrorClass::Retryable && attempt < PAGE_ATTEMPTS => {
+                        tokio::time::sleep(PAGE_RETRY_DELAY * attempt).await;
+                        attempt += 1;
+                    }
+                    other => break other?,
+                }
+            };
             let count = reply.body.acceleration_domains.len() as u64;
             out.extend(reply.body.acceleration_domains);
             offset += count;
