@@ -147,14 +147,8 @@ async fn create_all(world: &World, planned: &[Planned]) {
         .map(|p| {
             let api = api.clone();
             async move {
-                let binding: EdgeOneCertificateBinding = serde_json::from_value(json!({
-                    "apiVersion": "edgeone.operators.dev/v1alpha1",
-                    "kind": "EdgeOneCertificateBinding",
-                    "metadata": {"name": p.name},
-                    "spec": p.spec(),
-                }))
-                .expect("binding");
-                api.create(&PostParams::default(), &binding).await
+                api.create(&PostParams::default(), &binding(&p.name, p.spec()))
+                    .await
             }
         })
         .buffer_unordered(16)
@@ -271,14 +265,7 @@ fn differences(world: &World, planned: &[Planned], leaves: &BTreeMap<String, Lea
 }
 
 fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    testbed::process::status_kib(pid, "VmHWM").expect("the operator's /proc status") as f64 / 1024.0
 }
 
 fn assert_no_panic(world: &World) {
@@ -530,18 +517,11 @@ async fn a_kube_apiserver_restart_loses_no_binding() {
         .expect("join")
         .expect("restart kube-apiserver");
 
-    // Bindings created, changed and deleted after the restart are all seen.
+    // Bindings created and changed after the restart are all seen.
     let client = cp.kube_client().await.expect("client after the restart");
     let api: kube::Api<EdgeOneCertificateBinding> = kube::Api::namespaced(client, &world.namespace);
     for p in &planned[10..] {
-        let binding: EdgeOneCertificateBinding = serde_json::from_value(json!({
-            "apiVersion": "edgeone.operators.dev/v1alpha1",
-            "kind": "EdgeOneCertificateBinding",
-            "metadata": {"name": p.name},
-            "spec": p.spec(),
-        }))
-        .expect("binding");
-        api.create(&PostParams::default(), &binding)
+        api.create(&PostParams::default(), &binding(&p.name, p.spec()))
             .await
             .expect("create after the restart");
     }

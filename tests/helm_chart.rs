@@ -1311,18 +1311,15 @@ async fn rbac_is_sufficient_for_the_operator_and_no_broader() {
     // A binding becomes Ready (watch, finalizer patch, status patch, events, Secrets
     // watch, cert-manager Certificates list).
     let bindings: Api<EdgeOneCertificateBinding> = Api::namespaced(admin.clone(), &namespace);
-    let binding: EdgeOneCertificateBinding = serde_json::from_value(json!({
-        "apiVersion": "edgeone.operators.dev/v1alpha1",
-        "kind": "EdgeOneCertificateBinding",
-        "metadata": {"name": "abc"},
-        "spec": {
+    let binding = common::binding(
+        "abc",
+        json!({
             "zoneId": common::ZONE,
             "hosts": ["abc.test.com"],
             "mode": "sslcert",
             "serverCertificates": [{"certId": "cert-244ffgv7m17xw"}],
-        },
-    }))
-    .expect("binding");
+        }),
+    );
     bindings
         .create(&PostParams::default(), &binding)
         .await

@@ -85,12 +85,7 @@ const CASES: [Case; 5] = [
 
 /// A line of /proc/PID/status in KiB (`VmHWM`: the peak resident set size).
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    testbed::process::status_kib(pid, field).expect("the operator's /proc status")
 }
 
 /// The operator is still running and has not logged a panic.

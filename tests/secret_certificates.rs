@@ -341,6 +341,19 @@ impl PublicKeyData for ShortRsaKey {
 // Checks shared by the tests.
 // ---------------------------------------------------------------------------------------
 
+/// No certificate was uploaded and no host modified, and none is within [`QUIET`].
+async fn assert_nothing_sent(world: &World, why: &str) {
+    let uploads = world.calls("UploadCertificate");
+    let modifies = world.calls("ModifyHostsCertificate");
+    assert!(
+        uploads.is_empty() && modifies.is_empty(),
+        "{why}: uploads: {uploads:#?}; modifies: {modifies:#?}"
+    );
+    world
+        .assert_no_new_calls(&["UploadCertificate", "ModifyHostsCertificate"], why)
+        .await;
+}
+
 /// The UploadCertificate calls whose certificate text carries this leaf.
 fn uploads_of(world: &World, leaf_pem: &str) -> Vec<CallRecord> {
     let body = pem_body(leaf_pem);
@@ -769,18 +782,7 @@ async fn invalid_secrets_are_reported_and_nothing_is_uploaded() {
     }
 
     // None of them reached Tencent Cloud with a certificate, then or later.
-    let uploads = world.calls("UploadCertificate");
-    let modifies = world.calls("ModifyHostsCertificate");
-    assert!(
-        uploads.is_empty() && modifies.is_empty(),
-        "uploads: {uploads:#?}; modifies: {modifies:#?}"
-    );
-    world
-        .assert_no_new_calls(
-            &["UploadCertificate", "ModifyHostsCertificate"],
-            "bindings with invalid Secrets",
-        )
-        .await;
+    assert_nothing_sent(&world, "bindings with invalid Secrets").await;
     for (binding, _, _, reason, _) in &cases {
         world.wait_not_ready(binding, reason).await;
     }
@@ -997,18 +999,7 @@ async fn hostile_secrets_are_refused_before_any_tencent_call() {
 
     // None of them reached Tencent Cloud with a certificate, then or later, and the
     // operator is still there (a panic in a reconcile would not be).
-    let uploads = world.calls("UploadCertificate");
-    let modifies = world.calls("ModifyHostsCertificate");
-    assert!(
-        uploads.is_empty() && modifies.is_empty(),
-        "uploads: {uploads:#?}; modifies: {modifies:#?}"
-    );
-    world
-        .assert_no_new_calls(
-            &["UploadCertificate", "ModifyHostsCertificate"],
-            "bindings with hostile Secrets",
-        )
-        .await;
+    assert_nothing_sent(&world, "bindings with hostile Secrets").await;
     for (binding, _, _, _) in &cases {
         world.wait_not_ready(binding, "CertificateInvalid").await;
     }

@@ -426,9 +426,8 @@ impl Bench<'_> {
     async fn run_mode(&self, mode: &str, mode_args: &[&str]) -> Result<ModeResult> {
         let args = self.args;
         let layout = self.layout;
-        let namespace = format!("bench-{mode}");
+        let namespace = testbed::fresh_namespace(&self.client, &format!("bench-{mode}")).await?;
         self.progress(format!("{mode}: setting up namespace {namespace}"));
-        world::create_namespace(&self.client, &namespace).await?;
         let emulator = world::start_emulator(world::start_state(
             layout,
             &EmulatorConfig {

@@ -38,19 +38,7 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
 
 /// A `Vm*` figure of /proc/<pid>/status, in MiB.
 pub fn vm_mib(pid: u32, field: &str) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
-    let kib: f64 = line
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .with_context(|| format!("{field}: {line}"))?;
-    Ok(kib / 1024.0)
+    Ok(testbed::process::status_kib(pid, field)? as f64 / 1024.0)
 }
 
 /// Resets the process's peak RSS (VmHWM) to its current RSS, so that the next phase's

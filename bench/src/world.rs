@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, bail};
 use edgeone_cert_operator::api::EdgeOneCertificateBinding;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ObjectMeta, PostParams};
 use kube::runtime::reflector::{self, Store};
@@ -91,21 +91,6 @@ pub fn start_state(layout: &Layout, config: &EmulatorConfig) -> Result<State> {
         serde_json::from_value::<FaultConfig>(json!({"*": {"latencyMs": config.latency_ms}}))
             .context("the emulator faults")?;
     Ok(state)
-}
-
-pub async fn create_namespace(client: &Client, name: &str) -> Result<()> {
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .with_context(|| format!("creating the namespace {name}"))?;
-    Ok(())
 }
 
 /// Creates (or, with `replace`, replaces) Secrets `concurrency` at a time.

@@ -246,6 +246,7 @@ async fn apply(
         outcome,
         hash,
         certificates,
+        creds,
     } = synced?;
     let key = (binding.namespace().unwrap_or_default(), binding.name_any());
     let failures = ctx.count_failure(
@@ -278,15 +279,17 @@ async fn apply(
     }
     let expiring = check_expiry(&mut new, ctx.timing.expiry_warning, jiff::Timestamp::now());
     let in_sync = matches!(outcome, Outcome::InSync { .. });
-    if in_sync {
-        for id in unrecorded_uploads(binding, ctx, &new.certificates).await {
+    // In sync, the sync got as far as resolving the credentials.
+    if let (true, Some(creds)) = (in_sync, &creds) {
+        for id in unrecorded_uploads(binding, ctx, creds, &new.certificates).await {
             if !new.pending_deletion.contains(&id) {
                 new.pending_deletion.push(id);
             }
         }
-    }
-    if in_sync && !new.pending_deletion.is_empty() {
-        new.pending_deletion = delete_replaced(binding, ctx, &new.pending_deletion).await;
+        if !new.pending_deletion.is_empty() {
+            new.pending_deletion =
+                delete_replaced(binding, ctx, creds, &new.pending_deletion).await;
+        }
     }
     for (warning, reason, note) in events(&old, &outcome).into_iter().chain(expiring) {
         publish(ctx, binding, warning, reason, note).await;
@@ -337,15 +340,12 @@ async fn apply(
 async fn delete_replaced(
     binding: &EdgeOneCertificateBinding,
     ctx: &Context,
+    creds: &Credentials,
     pending: &[String],
 ) -> Vec<String> {
     if binding.spec.cleanup_replaced_certificates == Some(false) {
         return Vec::new();
     }
-    let creds = match credentials(binding, ctx).await {
-        Ok(Ok(creds)) => creds,
-        _ => return pending.to_vec(),
-    };
     // The controller's cache, not a list call: it is what the operator is allowed to
     // see (one namespace or all), and it costs nothing.
     let Some(others) = ctx.bindings.get().map(Store::state) else {
@@ -374,7 +374,7 @@ async fn delete_replaced(
         let deleted = ctx
             .uploads
             .delete_once(&creds.secret_id, id, || async {
-                match ctx.ssl.delete_certificate(&creds, id).await {
+                match ctx.ssl.delete_certificate(creds, id).await {
                     Err(e) if e.code() != Some("FailedOperation.CertificateNotFound") => Err(e),
                     _ => Ok(()),
                 }
@@ -410,6 +410,7 @@ async fn delete_replaced(
 async fn unrecorded_uploads(
     binding: &EdgeOneCertificateBinding,
     ctx: &Context,
+    creds: &Credentials,
     current: &[CertificateStatus],
 ) -> Vec<String> {
     let secrets: Vec<&str> = current
@@ -420,9 +421,6 @@ async fn unrecorded_uploads(
         return Vec::new();
     }
     let namespace = binding.namespace().unwrap_or_default();
-    let Ok(Ok(creds)) = credentials(binding, ctx).await else {
-        return Vec::new();
-    };
     let mut found = Vec::new();
     for secret in secrets {
         let key = (
@@ -439,7 +437,7 @@ async fn unrecorded_uploads(
             continue;
         }
         let prefix = sources::upload_alias_prefix(&namespace, secret);
-        match ctx.ssl.describe_certificates(&creds, &prefix).await {
+        match ctx.ssl.describe_certificates(creds, &prefix).await {
             Ok(listed) => found.extend(
                 listed
                     .into_iter()
@@ -505,13 +503,13 @@ async fn publish(
     }
 }
 
-/// Resolves, observes, plans and applies; returns the outcome and the spec's digest.
 /// What one sync produced: its outcome, the spec's digest, and the certificates the
-/// binding now uses (when they could be resolved).
+/// binding now uses and the credentials it resolved (when it got that far).
 struct Synced {
     outcome: Outcome,
     hash: Option<String>,
     certificates: Option<Vec<CertificateStatus>>,
+    creds: Option<Credentials>,
 }
 
 impl Synced {
@@ -520,6 +518,7 @@ impl Synced {
             outcome: Outcome::Failed(failure),
             hash,
             certificates: None,
+            creds: None,
         }
     }
 }
@@ -643,6 +642,7 @@ async fn sync(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<Sync
         outcome,
         hash: Some(hash.clone()),
         certificates: Some(certificates.clone()),
+        creds: Some(creds.clone()),
     };
     // A new generation is compared with a listing that started after this reconcile
     // (it must not be declared in sync on what EdgeOne said before). A healthy
@@ -958,7 +958,7 @@ async fn cleanup(binding: &EdgeOneCertificateBinding, ctx: &Context) -> Result<A
         .map(|c| c.cert_id.clone())
         .chain(status.pending_deletion.iter().cloned())
         .collect();
-    let left = delete_replaced(binding, ctx, &uploads).await;
+    let left = delete_replaced(binding, ctx, &creds, &uploads).await;
     if !left.is_empty() {
         return Err(Error::Cleanup(format!(
             "the uploaded certificates {left:?} could not be deleted yet; it is retried, or set cleanupReplacedCertificates: false to keep them"

@@ -37,29 +37,24 @@ pub fn apply_crd(cp: &testbed::ControlPlane) {
         env!("CARGO_MANIFEST_DIR"),
         "/crds/edgeone.operators.dev_edgeonecertificatebindings.yaml"
     );
-    let out = cp
-        .kubectl()
-        .args(["apply", "-f", crd])
-        .output()
-        .expect("kubectl apply");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = cp
-        .kubectl()
-        .args([
+    kubectl_ok(cp, &["apply", "-f", crd]);
+    kubectl_ok(
+        cp,
+        &[
             "wait",
             "--for=condition=Established",
             "--timeout=60s",
             "crd/edgeonecertificatebindings.edgeone.operators.dev",
-        ])
-        .output()
-        .expect("kubectl wait");
+        ],
+    );
+}
+
+/// Runs kubectl against `cp`; panics with its stderr unless it succeeds.
+fn kubectl_ok(cp: &testbed::ControlPlane, args: &[&str]) {
+    let out = cp.kubectl().args(args).output().expect("run kubectl");
     assert!(
         out.status.success(),
-        "{}",
+        "kubectl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -80,35 +75,16 @@ pub fn install_cert_manager_crds() {
             String::from_utf8_lossy(&out.stderr)
         );
         let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let out = cp
-            .kubectl()
-            .args([
-                "apply",
-                "--server-side",
-                "-f",
-                &format!("{dir}/cert-manager.io_certificates.yaml"),
-            ])
-            .output()
-            .expect("kubectl apply");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = cp
-            .kubectl()
-            .args([
+        let crd = format!("{dir}/cert-manager.io_certificates.yaml");
+        kubectl_ok(cp, &["apply", "--server-side", "-f", &crd]);
+        kubectl_ok(
+            cp,
+            &[
                 "wait",
                 "--for=condition=Established",
                 "--timeout=60s",
                 "crd/certificates.cert-manager.io",
-            ])
-            .output()
-            .expect("kubectl wait");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
     });
 }
@@ -316,15 +292,8 @@ impl World {
     }
 
     pub async fn create(&self, name: &str, spec: Value) -> EdgeOneCertificateBinding {
-        let binding: EdgeOneCertificateBinding = serde_json::from_value(json!({
-            "apiVersion": "edgeone.operators.dev/v1alpha1",
-            "kind": "EdgeOneCertificateBinding",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))
-        .expect("binding");
         self.bindings()
-            .create(&PostParams::default(), &binding)
+            .create(&PostParams::default(), &binding(name, spec))
             .await
             .expect("create binding")
     }
@@ -514,6 +483,18 @@ impl World {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// A binding named `name` with this spec (as JSON, so tests can also write what the
+/// types would not allow).
+pub fn binding(name: &str, spec: Value) -> EdgeOneCertificateBinding {
+    serde_json::from_value(json!({
+        "apiVersion": "edgeone.operators.dev/v1alpha1",
+        "kind": "EdgeOneCertificateBinding",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .expect("a binding")
 }
 
 pub fn condition<'a>(status: &'a EdgeOneCertificateBindingStatus, type_: &str) -> Option<&'a str> {

@@ -160,6 +160,23 @@ impl ManagedProcess {
 }
 
 /// Sends `sig` to `pid`; a process that is already gone is not an error here.
+/// A figure of `/proc/<pid>/status` in KiB, e.g. `VmHWM` (the peak resident set
+/// size) or `VmRSS`.
+pub fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+    value
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .with_context(|| format!("{field}: {value}"))
+}
+
 pub fn signal(pid: u32, sig: libc::c_int) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe {
